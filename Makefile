@@ -1,0 +1,51 @@
+# PureHealth Pipelines — the two commands users need are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)
+export PUREHEALTH_WAREHOUSE_URL ?= postgresql://purehealth:purehealth@127.0.0.1:5432/purehealth
+export PUREHEALTH_DAGSTER_STORAGE_URL ?= postgresql+psycopg2://purehealth:purehealth@127.0.0.1:5432/purehealth_dagster
+PYTEST_ARGS ?=
+
+.PHONY: help install services migrate demo demo-run ui test lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: setup.py pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip check
+	@touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the project (pinned)
+
+services:  ## install if missing and start PostgreSQL+TimescaleDB and Mosquitto (idempotent)
+	bash scripts/services.sh up
+
+migrate: install services  ## apply warehouse migrations to PUREHEALTH_WAREHOUSE_URL
+	$(BIN)/purehealth db migrate
+
+demo: migrate  ## set everything up, run the whole pipeline on offline demo sources, then serve the UI
+	$(BIN)/purehealth demo run
+	@echo
+	@echo "Warehouse:  psql postgresql://analyst:analyst@127.0.0.1:5432/purehealth   (read-only analyst role)"
+	@echo "Dagster UI: http://127.0.0.1:3000  (starting now; Ctrl-C stops it; DEMO_SERVE=0 skips it)"
+	@if [ "$${DEMO_SERVE:-1}" = "1" ]; then $(BIN)/purehealth demo serve; fi
+
+ui: install  ## start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: install services  ## set everything up and run the test suite against the real services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+
+bench: migrate  ## run the benchmarks (prints ratios against limits measured in the same run)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:  ## remove the virtual environment and local Dagster files
+	rm -rf $(VENV) .dagster_home *.egg-info

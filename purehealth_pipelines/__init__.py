@@ -1,0 +1,1 @@
+"""PureHealth Pipelines: a Dagster code location for water-quality monitoring in Maharashtra."""

@@ -1,0 +1,1 @@
+"""The TimescaleDB warehouse: migrations, the partition writer, roles and retention."""
