@@ -1,0 +1,1 @@
+"""LightGBM forecasts: features, models, backtests, forecasts."""

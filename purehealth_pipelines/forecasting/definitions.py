@@ -1,0 +1,5 @@
+"""Definitions of the forecasting domain (assembled by purehealth_pipelines.definitions)."""
+
+import dagster as dg
+
+defs = dg.Definitions()

@@ -1,0 +1,1 @@
+"""The live path inside Dagster: the sensor over raw.sensor_readings."""

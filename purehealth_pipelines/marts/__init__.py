@@ -1,0 +1,1 @@
+"""What analysts and dashboards read: rollups, station WQI, status, alerts."""

@@ -1,0 +1,1 @@
+"""Quality scoring (QARTOD, great-expectations) -> core.readings."""

@@ -1,0 +1,1 @@
+"""Government and satellite sources: CPCB, MPCB, CWC, IMD, Earth Engine -> raw.* assets."""
