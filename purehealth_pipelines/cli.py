@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.quality.cli",
     "purehealth_pipelines.forecasting.cli",
     "realtime_bridge.cli",
+    "purehealth_pipelines.demo_cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # dagster-postgres' schema checks are noise here
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

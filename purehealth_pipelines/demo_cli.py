@@ -1,0 +1,181 @@
+"""`purehealth demo run|serve`: the whole pipeline on the offline demo sources, then the live services.
+
+`run` materialises every asset of the code location in dependency order, each partitioned asset over a
+recent demo window in one single-run backfill, through the Dagster instance in DAGSTER_HOME, so every run,
+materialisation and check result is there to explore in the UI afterwards. `serve` starts the Dagster UI and
+daemon with the live path (bridge, broadcaster, simulator) beside it until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+from tqdm import tqdm
+
+# How much history the demo materialises, per partition cadence (the partitions' cron schedule).
+DEMO_WINDOWS = {"@yearly": 3, "@monthly": 12, "@weekly": 4, "@daily": 14, "@hourly": 48}
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    asset_key: dg.AssetKey
+    first_partition: str | None
+    last_partition: str | None
+    partitions: int
+
+    @property
+    def label(self) -> str:
+        name = self.asset_key.to_user_string()
+        if self.first_partition is None:
+            return name
+        return f"{name} [{self.first_partition} .. {self.last_partition}] ({self.partitions} partitions)"
+
+
+def _cadence(partitions_def: dg.PartitionsDefinition) -> str:
+    cron = getattr(partitions_def, "cron_schedule", "")
+    fields = cron.split()
+    if len(fields) != 5:
+        return "@daily"
+    _minute, hour, day, month, weekday = fields
+    if month != "*":
+        return "@yearly"
+    if day != "*":
+        return "@monthly"
+    if weekday != "*":
+        return "@weekly"
+    return "@daily" if hour != "*" else "@hourly"
+
+
+def plan(defs: dg.Definitions) -> list[DemoStep]:
+    """Every materialisable asset in topological order, with the partitions the demo covers."""
+    graph = defs.resolve_asset_graph()
+    steps = []
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        partitions_def = node.partitions_def
+        if partitions_def is None:
+            steps.append(DemoStep(key, None, None, 0))
+            continue
+        keys = partitions_def.get_partition_keys()
+        window = keys[-DEMO_WINDOWS[_cadence(partitions_def)] :]
+        if window:
+            steps.append(DemoStep(key, window[0], window[-1], len(window)))
+    return steps
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import purehealth_pipelines.definitions as location
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    steps = plan(location.defs)
+    assets = list(location.defs.assets or [])
+    failures = []
+    progress = tqdm(steps, desc="demo", unit="asset", disable=args.quiet)
+    for step in progress:
+        progress.set_postfix_str(step.asset_key.to_user_string())
+        tags = {"purehealth/demo": "true"}
+        if step.first_partition is not None:
+            tags |= {
+                "dagster/asset_partition_range_start": step.first_partition,
+                "dagster/asset_partition_range_end": step.last_partition,
+            }
+        result = dg.materialize(
+            assets,
+            selection=[step.asset_key],
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            resources=dict(location.defs.resources or {}),
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        status = "ok" if result.success else "FAILED"
+        tqdm.write(f"{status:>6}  {step.label}  run {result.run_id[:8]}")
+        if not result.success:
+            failures.append(step.label)
+    print(f"\nDemo pipeline: {len(steps) - len(failures)} of {len(steps)} assets materialised.")
+    for label in failures:
+        print(f"  failed: {label} (see its run in the Dagster UI)")
+    return 1 if failures else 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Dagster UI + daemon, and the live path when it is installed, until Ctrl-C."""
+    commands = [
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            args.host,
+            "-p",
+            str(args.port),
+        ]
+    ]
+    purehealth = shutil.which("purehealth") or f"{sys.executable} -m purehealth_pipelines.cli"
+    if importlib.util.find_spec("realtime_bridge.cli") is not None:
+        commands += [
+            [*purehealth.split(), "bridge"],
+            [*purehealth.split(), "broadcast"],
+            [
+                *purehealth.split(),
+                "simulate",
+                "--stations",
+                "12",
+                "--rate",
+                "12",
+                "--duration",
+                "0",
+                "--faults",
+            ],
+        ]
+    processes = [subprocess.Popen(cmd) for cmd in commands]
+    print(
+        f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops."
+    )
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser("demo", help="run the whole pipeline on offline demo sources; serve the UI")
+    actions = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
+    run = actions.add_parser(
+        "run",
+        help="materialise every asset over a recent window (yearly: 3, monthly: 12, weekly: 4, daily: 14 "
+        "partitions) through the Dagster instance in DAGSTER_HOME, so the runs show in the UI",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=run_demo)
+    serve_parser = actions.add_parser(
+        "serve", help="start the Dagster UI/daemon and the live path until Ctrl-C"
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=3000)
+    serve_parser.set_defaults(handler=serve)

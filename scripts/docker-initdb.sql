@@ -1,0 +1,2 @@
+-- Run once by the timescale/timescaledb image on first start: the Dagster storage database.
+CREATE DATABASE purehealth_dagster OWNER purehealth;
