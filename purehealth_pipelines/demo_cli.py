@@ -74,14 +74,27 @@ def plan(defs: dg.Definitions) -> list[DemoStep]:
     return steps
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    import purehealth_pipelines.definitions as location
+@dataclass(frozen=True)
+class StepResult:
+    step: DemoStep
+    success: bool
+    run_id: str
+    row_counts: dict[str, int]
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    steps = plan(location.defs)
-    assets = list(location.defs.assets or [])
-    failures = []
-    progress = tqdm(steps, desc="demo", unit="asset", disable=args.quiet)
+
+def run_pipeline(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    resources: dict[str, object] | None = None,
+    *,
+    quiet: bool = False,
+) -> list[StepResult]:
+    """Materialise every asset of `defs` over its demo window, one run per asset, in dependency order."""
+    steps = plan(defs)
+    assets = list(defs.assets or [])
+    bound = dict(defs.resources or {}) | dict(resources or {})
+    results = []
+    progress = tqdm(steps, desc="demo", unit="asset", disable=quiet)
     for step in progress:
         progress.set_postfix_str(step.asset_key.to_user_string())
         tags = {"purehealth/demo": "true"}
@@ -96,14 +109,30 @@ def run_demo(args: argparse.Namespace) -> int:
             instance=instance,
             tags=tags,
             raise_on_error=False,
-            resources=dict(location.defs.resources or {}),
+            resources=bound,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
-        status = "ok" if result.success else "FAILED"
-        tqdm.write(f"{status:>6}  {step.label}  run {result.run_id[:8]}")
-        if not result.success:
-            failures.append(step.label)
-    print(f"\nDemo pipeline: {len(steps) - len(failures)} of {len(steps)} assets materialised.")
+        row_counts = {}
+        for event in result.get_asset_materialization_events():
+            materialization = event.materialization
+            count = materialization.metadata.get("dagster/row_count") if materialization else None
+            if count is not None:
+                row_counts[materialization.partition or "-"] = int(count.value)
+        results.append(StepResult(step, result.success, result.run_id, row_counts))
+        if not quiet:
+            status = "ok" if result.success else "FAILED"
+            rows = sum(row_counts.values()) if len(row_counts) <= 1 else max(row_counts.values())
+            tqdm.write(f"{status:>6}  {step.label}  rows={rows:,}  run {result.run_id[:8]}")
+    return results
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import purehealth_pipelines.definitions as location
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    results = run_pipeline(location.defs, instance, quiet=args.quiet)
+    failures = [r.step.label for r in results if not r.success]
+    print(f"\nDemo pipeline: {len(results) - len(failures)} of {len(results)} assets materialised.")
     for label in failures:
         print(f"  failed: {label} (see its run in the Dagster UI)")
     return 1 if failures else 0
