@@ -1,0 +1,374 @@
+"""Offline 'publishers': generate each government source's response bytes in its real format.
+
+`demo_transport(seed)` is an httpx.MockTransport that answers the same URLs the live clients call (CPCB NWMP
+tables, data.gov.in OGD, MPCB tables, India-WRIS Dataset, IMD gridded downloads), so demo mode runs the real
+HTTP client and parsers. Output is deterministic per seed and includes the publishers' dirt (water_quality.md
+§4–5): wrapped names and numbers, 'BDL', '-', a duplicated station-year, a garbage cell, coliform capped at
+the MPN table's top.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from functools import lru_cache
+from urllib.parse import parse_qs
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from purehealth_pipelines.demo.gridded import grd_bytes
+from purehealth_pipelines.demo.profiles import monsoon_rain_mm_per_day, monthly_sample, stable_rng
+from purehealth_pipelines.sources.mpcb import MONTHS, financial_year_label
+from purehealth_pipelines.stations.registry import load_registry
+
+NWMP_HEADER = [
+    "Station Code",
+    "Monitoring Location",
+    "State",
+    "Temperature (°C) Min",
+    "Temperature (°C) Max",
+    "Dissolved Oxygen (mg/L) Min",
+    "Dissolved Oxygen (mg/L) Max",
+    "pH Min",
+    "pH Max",
+    "Conductivity (µmho/cm) Min",
+    "Conductivity (µmho/cm) Max",
+    "  BOD (mg/L) Min",
+    " BOD (mg/L) Max",
+    "Nitrate N (mg/L) Min",
+    "Nitrate N (mg/L) Max",
+    "Fecal Coliform (MPN/100ml) Min",
+    "Fecal Coliform (MPN/100ml) Max",
+    " Total Coliform (MPN/100ml) Min",
+    " Total Coliform (MPN/100ml) Max",
+    " Fecal Streptococci (MPN/100ml) Min",
+    " Fecal Streptococci (MPN/100ml) Max",
+    "Year",
+]
+NWMP_PARAMS = [
+    "temp_c",
+    "do_mg_l",
+    "ph",
+    "ec_us_cm",
+    "bod_mg_l",
+    "nitrate_n_mg_l",
+    "fc_mpn_100ml",
+    "tc_mpn_100ml",
+    "fs_mpn_100ml",
+]
+REGIONAL_OFFICES = {
+    "Pune": "Pune",
+    "Satara": "Pune",
+    "Solapur": "Pune",
+    "Kolhapur": "Kolhapur",
+    "Sangli": "Kolhapur",
+    "Ratnagiri": "Kolhapur",
+    "Sindhudurg": "Kolhapur",
+    "Nashik": "Nashik",
+    "Jalgaon": "Nashik",
+    "Dhule": "Nashik",
+    "Nandurbar": "Nashik",
+    "Ahmednagar": "Nashik",
+    "Nagpur": "Nagpur",
+    "Chandrapur": "Chandrapur",
+    "Gadchiroli": "Chandrapur",
+    "Amravati": "Amravati",
+    "Akola": "Amravati",
+    "Thane": "Thane",
+    "Raigad": "Raigad",
+    "Mumbai": "Mumbai",
+    "Aurangabad": "Aurangabad",
+    "Nanded": "Aurangabad",
+    "Parbhani": "Aurangabad",
+}
+
+
+@lru_cache(maxsize=1)
+def nwmp_stations() -> pd.DataFrame:
+    registry = load_registry()
+    return registry[registry["network"] == "NWMP"].reset_index(drop=True)
+
+
+def _wrap(text: str, rng: np.random.Generator) -> str:
+    """Insert a newline + space inside long names, as the PDF-to-CSV compilation does."""
+    if len(text) > 50 and rng.random() < 0.3:
+        cut = text.rfind(" ", 0, 45)
+        return text[:cut] + "\n" + text[cut:] if cut > 0 else text
+    return text
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.0f}"
+
+
+def nwmp_year_records(year: int, seed: int) -> list[list[str]]:
+    """One NWMP year: a row per Maharashtra station with annual Min/Max of 12 monthly samples, plus dirt."""
+    rng = stable_rng(seed, "nwmp-dirt", year)
+    records: list[list[str]] = []
+    for station in nwmp_stations().itertuples():
+        samples = [monthly_sample(station.station_id, station.name, year, m, seed) for m in range(1, 13)]
+        cells: list[str] = []
+        for parameter in NWMP_PARAMS:
+            values = [s[parameter] for s in samples]
+            low, high = min(values), max(values)
+            for stat, value in (("min", low), ("max", high)):
+                roll = rng.random()
+                if roll < 0.04:
+                    cells.append(rng.choice(["-", "_", "--", ""]))  # not measured
+                elif parameter == "bod_mg_l" and stat == "min" and value < 2.0 and roll < 0.5:
+                    cells.append("BDL")
+                elif parameter == "fs_mpn_100ml" and stat == "min" and value < 3:
+                    cells.append("<2")
+                elif value >= 10_000 and roll < 0.3:
+                    digits = _fmt(value)
+                    cells.append(digits[:-1] + "\n " + digits[-1])  # a number wrapped over two lines
+                else:
+                    cells.append(_fmt(value))
+        code = str(station.source_code)
+        records.append([code, _wrap(str(station.name), rng), "MAHARASHTRA", *cells, str(year)])
+    # Publisher dirt that a parser must survive (each is dead-lettered with a reason or tolerated):
+    if records:
+        records.append(list(records[len(records) // 2]))  # the same station-year published twice
+        garbage = list(records[1])
+        garbage[11] = ".1.4"  # an unparseable BOD min
+        records[1] = garbage
+        records.append(["", "", "", *[""] * 18, ""])  # a blank continuation row
+        spaced = list(records[2])
+        spaced[0] = " " + spaced[0] + " "  # a code spelled with spaces
+        records[2] = spaced
+    return records
+
+
+def nwmp_table_csv(year: int, seed: int) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(NWMP_HEADER)
+    writer.writerows(nwmp_year_records(year, seed))
+    return buffer.getvalue()
+
+
+def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
+    """data.gov.in OGD JSON for the NWMP table of `year` (values as strings, `total`/`count` ints)."""
+    field_ids = [re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_") for h in NWMP_HEADER]
+    fields = [
+        {"id": i, "name": h.strip(), "type": "double" if "(" in h else "keyword"}
+        for i, h in zip(field_ids, NWMP_HEADER, strict=True)
+    ]
+    records = [dict(zip(field_ids, r, strict=True)) for r in nwmp_year_records(year, seed)]
+    page = records[offset : offset + limit]
+    return {
+        "index_name": f"demo-nwmp-{year}",
+        "title": f"Water Quality of Rivers under NWMP {year} (demo)",
+        "status": "ok",
+        "message": "Resource detail",
+        "total": len(records),
+        "count": len(page),
+        "limit": str(limit),
+        "offset": str(offset),
+        "field": fields,
+        "records": page,
+    }
+
+
+def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
+    """MPCB's monthly table for one financial year: pH, BOD, DO, total coliform by month, plus average."""
+    rng = stable_rng(seed, "mpcb-dirt", fy_start_year)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [f"Water Quality of Rivers in Maharashtra {financial_year_label(fy_start_year)} (NWMP/SWMP)"]
+    )
+    writer.writerow([])
+    writer.writerow(
+        [
+            "Sr. No.",
+            "Station Code",
+            "Name of Monitoring Location",
+            "Regional Office",
+            "Frequency",
+            "Parameter",
+            *MONTHS,
+            "Average",
+        ]
+    )
+    serial = 0
+    labels = {
+        "ph": "pH",
+        "bod_mg_l": "BOD (mg/l)",
+        "do_mg_l": "DO (mg/l)",
+        "tc_mpn_100ml": "Total Coliform (MPN/100ml)",
+    }
+    for station in nwmp_stations().itertuples():
+        quarterly = stable_rng(seed, "freq", station.station_id).random() < 0.2
+        samples = []
+        for i in range(12):
+            year, month = fy_start_year + (1 if i >= 9 else 0), 1 + (i + 3) % 12
+            samples.append(monthly_sample(station.station_id, station.name, year, month, seed))
+        for parameter, label in labels.items():
+            serial += 1
+            cells, numbers = [], []
+            for i, sample in enumerate(samples):
+                if quarterly and i % 3:
+                    cells.append("NS")
+                    continue
+                value = sample[parameter]
+                roll = rng.random()
+                if roll < 0.02:
+                    cells.append("-")
+                    continue
+                if parameter == "tc_mpn_100ml" and value >= 1600:
+                    cells.append(">1600" if roll < 0.5 else "1600")
+                    numbers.append(1600.0)
+                    continue
+                if roll > 0.997:
+                    cells.append(f"{value}.{int(value)}")  # a typo: '7.2.7'
+                    continue
+                numbers.append(value)
+                cells.append(f"{value:g}")
+            average = f"{np.mean(numbers):.1f}" if numbers else "-"
+            district = station.district if isinstance(station.district, str) else ""
+            writer.writerow(
+                [
+                    serial,
+                    station.source_code,
+                    station.name,
+                    REGIONAL_OFFICES.get(district, "Pune"),
+                    "Quarterly" if quarterly else "Monthly",
+                    label,
+                    *cells,
+                    average,
+                ]
+            )
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=1)
+def cwc_stations() -> pd.DataFrame:
+    registry = load_registry()
+    return registry[(registry["network"] == "CWC") & registry["latitude"].notna()].reset_index(drop=True)
+
+
+def wris_records(dataset: str, district: str, start: str, end: str, seed: int) -> list[dict]:
+    """India-WRIS records for a district and date range: hourly levels, a daily 08:00 discharge."""
+    stations = cwc_stations()
+    stations = stations[stations["district"].str.lower() == district.lower()]
+    days = pd.date_range(start, end, freq="D")
+    out: list[dict] = []
+    for station in stations.itertuples():
+        base = stable_rng(seed, "stage", station.station_id)
+        datum = float(base.uniform(20, 560))  # gauge zero above MSL
+        code = f"{base.integers(1, 99):03d}-{station.district[:3].upper()}DHYD"
+        for day in days:
+            doy = day.dayofyear
+            rng = stable_rng(seed, "wris", station.station_id, day.strftime("%Y-%m-%d"))
+            wetness = monsoon_rain_mm_per_day(doy) / 19.3 * rng.uniform(0.5, 1.5)
+            stage = 1.2 + 6.0 * wetness  # metres above the dry-season bed
+            if dataset == "River Water Level":
+                for hour in range(24):
+                    value: object = round(
+                        datum + stage + 0.15 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.02), 2
+                    )
+                    if rng.random() < 0.002:
+                        value = rng.choice(["NA", -9999.0])  # the telemetry's bad values
+                    out.append(_wris_record(station, code, value, day + pd.Timedelta(hours=hour), "m"))
+            else:
+                discharge = round(3.0 + 40.0 * stage**1.6, 1)  # a rating curve Q = a + b·h^1.6
+                out.append(_wris_record(station, code, discharge, day + pd.Timedelta(hours=8), "m3/s"))
+    return out
+
+
+def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str) -> dict:
+    return {
+        "stationCode": code,
+        "stationName": station.name,
+        "stationType": "Level Forecast",
+        "latitude": station.latitude,
+        "longitude": station.longitude,
+        "agencyName": "CWC",
+        "state": "Maharashtra",
+        "district": station.district,
+        "dataValue": value,
+        "dataTime": ts.strftime("%Y-%m-%d %H:%M:%S.0"),
+        "unit": unit,
+    }
+
+
+@lru_cache(maxsize=8)
+def _cached_grd(year: int, seed: int, kind: str) -> bytes:
+    return grd_bytes(year, seed, kind)
+
+
+def demo_transport(seed: int = 42) -> httpx.MockTransport:
+    """The offline publishers behind the live URLs (any host; routed by path)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        params = dict(request.url.params)
+        if "/resource/" in path:  # data.gov.in OGD
+            if not params.get("api-key"):
+                return httpx.Response(403, json={"status": "error", "message": "Invalid API key"})
+            match = re.search(r"(\d{4})", path)
+            if not match:
+                return httpx.Response(404, json={"status": "error", "message": "Resource not found"})
+            body = ogd_page(
+                int(match.group(1)), seed, int(params.get("offset", 0)), int(params.get("limit", 10))
+            )
+            return httpx.Response(200, json=body)
+        if "nwmp" in path.lower():
+            match = re.search(r"(\d{4})", path)
+            if not match:
+                return httpx.Response(404, text="Not Found")
+            return httpx.Response(
+                200,
+                text=nwmp_table_csv(int(match.group(1)), seed),
+                headers={"content-type": "text/csv; charset=utf-8"},
+            )
+        if "mpcb" in request.url.host or "mpcb" in path.lower():
+            match = re.search(r"(\d{4})-(\d{2})", path)
+            if not match:
+                return httpx.Response(404, text="Not Found")
+            return httpx.Response(
+                200,
+                text=mpcb_table_csv(int(match.group(1)), seed),
+                headers={"content-type": "text/csv; charset=utf-8"},
+            )
+        if "/Dataset/" in path:  # India-WRIS
+            dataset = path.rsplit("/Dataset/", 1)[1]
+            if not params.get("districtName"):
+                return httpx.Response(200, json={"statusCode": 200, "message": "No data", "data": []})
+            records = wris_records(
+                dataset, params["districtName"], params["startdate"], params["enddate"], seed
+            )
+            page, size = int(params.get("page", 0)), int(params.get("size", 1000))
+            return httpx.Response(
+                200,
+                json={
+                    "statusCode": 200,
+                    "message": "Data fetched successfully",
+                    "data": records[page * size : (page + 1) * size],
+                },
+            )
+        if "Griddata" in path:  # IMD gridded archive: form field carries the year
+            form = parse_qs(request.content.decode())
+            kind = {"RF25.php": "rain", "maxtemp.php": "tmax", "mintemp.php": "tmin"}.get(
+                path.rsplit("/", 1)[1]
+            )
+            values = next(iter(form.values()), [None])
+            if kind is None or not values[0]:
+                return httpx.Response(404, text="Not Found")
+            return httpx.Response(
+                200,
+                content=_cached_grd(int(values[0]), seed, kind),
+                headers={"content-type": "application/octet-stream"},
+            )
+        return httpx.Response(404, text=f"demo publisher has no {path}")
+
+    return httpx.MockTransport(handler)
+
+
+def ogd_json_text(year: int, seed: int) -> str:
+    return json.dumps(ogd_page(year, seed, 0, 10_000))

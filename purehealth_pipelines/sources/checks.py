@@ -1,0 +1,202 @@
+"""great-expectations 1.x suites on each raw source asset, inside Dagster @asset_checks.
+
+dagster-ge needs GX < 1 (stack_notes.md), so each check runs its own ephemeral GX context. GX is imported
+inside the check (its import costs seconds) with progress bars off. Checks validate the rows of the run's
+partition window (or, run alone, the latest 100k rows). Blocking checks stop downstream assets (core
+readings) from consuming a partition that would poison them: wrong types, duplicate keys, impossible values.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from purehealth_pipelines.resources import WarehouseResource
+from purehealth_pipelines.sources import assets
+from purehealth_pipelines.table_metadata import json_safe
+
+INDEX_RANGE = (-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    table: str
+    key_columns: list[str]
+    parameters: list[str]
+    ranges: dict[str, tuple[float, float]]  # parameter -> plausible [min, max] (physical, not QC)
+    text_columns: list[str] = field(default_factory=lambda: ["station_id", "parameter", "unit"])
+    min_rows: int = 1
+
+
+SUITES: dict[str, SuiteSpec] = {
+    "cpcb_nwmp": SuiteSpec(
+        "raw.cpcb_nwmp",
+        ["station_id", "parameter", "statistic", "ts"],
+        [
+            "temp_c",
+            "do_mg_l",
+            "ph",
+            "ec_us_cm",
+            "bod_mg_l",
+            "nitrate_n_mg_l",
+            "fc_mpn_100ml",
+            "tc_mpn_100ml",
+            "fs_mpn_100ml",
+        ],
+        {
+            "temp_c": (0, 50),
+            "do_mg_l": (0, 25),
+            "ph": (0, 14),
+            "ec_us_cm": (0, 100_000),
+            "bod_mg_l": (0, 2000),
+        },
+    ),
+    "mpcb_monthly": SuiteSpec(
+        "raw.mpcb_monthly",
+        ["station_id", "parameter", "ts"],
+        ["ph", "bod_mg_l", "do_mg_l", "tc_mpn_100ml"],
+        {"ph": (0, 14), "do_mg_l": (0, 25), "bod_mg_l": (0, 2000)},
+    ),
+    "cwc_river_levels": SuiteSpec(
+        "raw.cwc_river_levels",
+        ["station_id", "parameter", "ts"],
+        ["water_level_m", "discharge_m3_s"],
+        {"water_level_m": (-20, 2000), "discharge_m3_s": (0, 150_000)},
+    ),
+    "imd_rainfall": SuiteSpec(
+        "raw.imd_rainfall",
+        ["station_id", "parameter", "ts"],
+        ["rainfall_mm", "tmax_c", "tmin_c"],
+        {"rainfall_mm": (0, 1000), "tmax_c": (-10, 55), "tmin_c": (-20, 45)},  # Indian 24-h record ~ 1 m
+    ),
+    "satellite_indices": SuiteSpec(
+        "raw.satellite_indices",
+        ["station_id", "parameter", "ts", "platform"],
+        ["ndwi", "mndwi", "ndti", "ndci", "chl_a_mg_m3"],
+        {
+            "ndwi": INDEX_RANGE,
+            "mndwi": INDEX_RANGE,
+            "ndti": INDEX_RANGE,
+            "ndci": INDEX_RANGE,
+            "chl_a_mg_m3": (0, 400),
+        },
+    ),
+}
+
+
+def validate_frame(frame: pd.DataFrame, spec: SuiteSpec) -> tuple[bool, list[dict[str, Any]]]:
+    """Run the suite on a DataFrame; returns (success, per-expectation summaries). Pure apart from GX."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    batch = (
+        context.data_sources.add_pandas("raw")
+        .add_dataframe_asset(spec.table)
+        .add_batch_definition_whole_dataframe("all")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{spec.table}_suite"))
+    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=spec.min_rows))
+    for column in [*spec.key_columns, "value", "unit"]:
+        if column != "value":
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    for column in spec.text_columns:
+        suite.add_expectation(gxe.ExpectColumnValuesToBeOfType(column=column, type_="str"))
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInTypeList(column="value", type_list=["float64", "Float64"])
+    )
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="parameter", value_set=spec.parameters))
+    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=spec.key_columns))
+    for parameter, (low, high) in spec.ranges.items():
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="value",
+                min_value=low,
+                max_value=high,
+                row_condition=f'parameter=="{parameter}"',
+                condition_parser="pandas",
+            )
+        )
+    # Completeness: uncensored rows must carry a value (a censored 'BDL' may not).
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="value", row_condition="censored.isnull()", condition_parser="pandas"
+        )
+    )
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name="v", data=batch, suite=suite)
+    )
+    result = validation.run(batch_parameters={"dataframe": frame})
+    summaries = []
+    for r in result.results:
+        exception = r.exception_info if isinstance(r.exception_info, dict) else {}
+        summaries.append(
+            {
+                "expectation": r.expectation_config.type,
+                "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k not in ("batch_id",)},
+                "success": bool(r.success),
+                "unexpected_count": r.result.get("unexpected_count"),
+                "error": exception.get("exception_message") if exception.get("raised_exception") else None,
+            }
+        )
+    return bool(result.success), summaries
+
+
+def _read_window(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, table: str
+) -> pd.DataFrame:
+    if context.has_partition_key or context.has_partition_key_range:
+        window = context.partition_time_window
+        frame = warehouse.read_frame(
+            f"SELECT * FROM {table} WHERE ts >= %s AND ts < %s", (window.start, window.end)
+        )
+    else:
+        frame = warehouse.read_frame(f"SELECT * FROM {table} ORDER BY ts DESC LIMIT 100000")
+    for column in frame.columns:
+        if frame[column].dtype == object and column not in ("ts", "ingested_at"):
+            frame[column] = frame[column].astype("str").where(frame[column].notna())
+    if "value" in frame:
+        frame["value"] = pd.to_numeric(frame["value"]).astype("float64")
+    return frame
+
+
+def build_check(asset: dg.AssetsDefinition, name: str, blocking: bool) -> dg.AssetChecksDefinition:
+    spec = SUITES[name]
+
+    @dg.asset_check(
+        asset=asset,
+        name=f"{name}_gx_suite",
+        blocking=blocking,
+        description=(
+            f"great-expectations suite on {spec.table}: types, value ranges per parameter, unique keys "
+            f"({', '.join(spec.key_columns)}), completeness." + (" Blocking." if blocking else "")
+        ),
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        frame = _read_window(context, warehouse, spec.table)
+        success, summaries = validate_frame(frame, spec)
+        failed = [s for s in summaries if not s["success"]]
+        return dg.AssetCheckResult(
+            passed=success,
+            severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rows_checked": len(frame),
+                "expectations": len(summaries),
+                "failed": len(failed),
+                "failures": dg.MetadataValue.json(json_safe(failed)),
+            },
+        )
+
+    return _check
+
+
+SOURCE_CHECKS = [
+    build_check(assets.cpcb_nwmp, "cpcb_nwmp", blocking=True),
+    build_check(assets.mpcb_monthly, "mpcb_monthly", blocking=True),
+    build_check(assets.cwc_river_levels, "cwc_river_levels", blocking=True),
+    build_check(assets.imd_rainfall, "imd_rainfall", blocking=True),
+    # Satellite indices are advisory (never the only source for a station): warn, do not block.
+    build_check(assets.satellite_indices, "satellite_indices", blocking=False),
+]
