@@ -2,4 +2,11 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from purehealth_pipelines.quality.assets import climatology_monthly, core_readings, qc_climatology
+from purehealth_pipelines.quality.checks import core_readings_expectations
+
+defs = dg.Definitions(
+    assets=[core_readings, qc_climatology],
+    asset_checks=[core_readings_expectations],
+    schedules=[climatology_monthly],
+)

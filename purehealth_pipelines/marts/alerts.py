@@ -1,0 +1,378 @@
+"""Alert rules (pure) and the alert state machine (pure) behind mart.alerts, plus its transactional write.
+
+Rules turn readings into *evaluations* — (station, parameter, rule, ts, breached?) — vectorised per rule.
+The state machine then walks the evaluations of each (station, parameter, rule) in time order against
+the alert already stored for that key:
+* breach, alert open                      -> extend it (last_seen, breach_count, worst value);
+* breach, resolved within the cooldown     -> re-open the same alert (one event, one alert);
+* breach, otherwise                        -> a new alert;
+* recovered reading, alert open, and at least `cooldown` since the last breach -> resolve it.
+Evaluations at or before what the stored alert has already seen are skipped, so re-running a partition
+changes nothing. Only keys with a breach or an open alert are walked: a handful per day, not 173 k rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import yaml
+
+SEVERITIES = ("info", "warning", "critical")
+STATION_LEVEL = "*"
+NOTIFY_CHANNEL = "purehealth_events"
+MAX_NOTIFY_BYTES = 7900  # PostgreSQL's NOTIFY payload limit is 8000 bytes
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    version: str
+    cooldown: pd.Timedelta
+    threshold_rules: list[dict[str, Any]]
+    jump_rules: list[dict[str, Any]]
+    offline_after: pd.Timedelta
+    offline_severity: str
+    offline_sources: tuple[str, ...]
+
+    @property
+    def parameters(self) -> list[str]:
+        return sorted({r["parameter"] for r in self.threshold_rules + self.jump_rules})
+
+
+def load_rules(path: str | Path | None = None) -> AlertRules:
+    if path is None:
+        text = (resources.files("purehealth_pipelines.marts") / "alert_rules.yaml").read_text()
+    else:
+        text = Path(path).read_text()
+    raw = yaml.safe_load(text)
+    for rule in raw.get("threshold_rules", []) + raw.get("jump_rules", []):
+        if rule["severity"] not in SEVERITIES:
+            raise ValueError(f"rule {rule['rule']}: severity must be one of {SEVERITIES}")
+    offline = raw.get("sensor_offline") or {}
+    return AlertRules(
+        version=str(raw["version"]),
+        cooldown=pd.Timedelta(minutes=float(raw.get("cooldown_minutes", 60))),
+        threshold_rules=list(raw.get("threshold_rules", [])),
+        jump_rules=list(raw.get("jump_rules", [])),
+        offline_after=pd.Timedelta(minutes=float(offline.get("after_minutes", 120))),
+        offline_severity=offline.get("severity", "warning"),
+        offline_sources=tuple(offline.get("sources", ["iot"])),
+    )
+
+
+EVALUATION_COLUMNS = [
+    "station_id",
+    "parameter",
+    "rule",
+    "severity",
+    "ts",
+    "value",
+    "breached",
+    "threshold",
+    "text",
+]
+
+
+def evaluate_rules(readings: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
+    """Readings (station_id, parameter, ts, value, qc_flag) -> one evaluation row per reading and rule.
+
+    Threshold rules use qc_flag 1 or 3; jumps compare consecutive usable readings of a series.
+    """
+    usable = readings[readings["qc_flag"].isin([1, 3]) & readings["value"].notna()]
+    usable = usable.sort_values(["station_id", "parameter", "ts"])
+    parts = []
+    for rule in rules.threshold_rules:
+        rows = usable[usable["parameter"] == rule["parameter"]]
+        if rows.empty:
+            continue
+        values = rows["value"].to_numpy(dtype=float)
+        if "below" in rule:
+            breached, threshold = values < rule["below"], f"< {rule['below']}"
+        elif "above" in rule:
+            breached, threshold = values > rule["above"], f"> {rule['above']}"
+        else:
+            low, high = rule["outside"]
+            breached, threshold = (values < low) | (values > high), f"outside {low}–{high}"
+        parts.append(_evaluations(rows, rule, breached, threshold))
+    for rule in rules.jump_rules:
+        rows = usable[usable["parameter"] == rule["parameter"]]
+        if rows.empty:
+            continue
+        same_series = rows["station_id"].eq(rows["station_id"].shift())
+        step = rows["value"].diff().abs()
+        close = rows["ts"].diff() <= pd.Timedelta(minutes=float(rule["within_minutes"]))
+        breached = (same_series & close & (step > rule["max_step"])).to_numpy()
+        text = f"jump of more than {rule['max_step']} within {rule['within_minutes']} min"
+        parts.append(_evaluations(rows, {**rule, "text": text}, breached, f"step > {rule['max_step']}"))
+    if not parts:
+        return pd.DataFrame(columns=EVALUATION_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _evaluations(rows: pd.DataFrame, rule: dict, breached: np.ndarray, threshold: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "station_id": rows["station_id"].to_numpy(),
+            "parameter": rows["parameter"].to_numpy(),
+            "rule": rule["rule"],
+            "severity": rule["severity"],
+            "ts": rows["ts"].to_numpy(),
+            "value": rows["value"].to_numpy(dtype=float),
+            "breached": breached,
+            "threshold": threshold,
+            "text": rule.get("text", rule["rule"]),
+        }
+    )
+
+
+def evaluate_offline(last_seen: pd.DataFrame, as_of: pd.Timestamp, rules: AlertRules) -> pd.DataFrame:
+    """Live stations (station_id, last_ts of their newest reading) -> one evaluation each at `as_of`."""
+    if last_seen.empty:
+        return pd.DataFrame(columns=EVALUATION_COLUMNS)
+    silent_minutes = (as_of - pd.to_datetime(last_seen["last_ts"], utc=True)).dt.total_seconds() / 60.0
+    return pd.DataFrame(
+        {
+            "station_id": last_seen["station_id"].to_numpy(),
+            "parameter": STATION_LEVEL,
+            "rule": "sensor_offline",
+            "severity": rules.offline_severity,
+            "ts": as_of,
+            "value": silent_minutes.to_numpy(),
+            "breached": (silent_minutes > rules.offline_after.total_seconds() / 60.0).to_numpy(),
+            "threshold": f"silent > {rules.offline_after.total_seconds() / 60:.0f} min",
+            "text": "sensor offline (no reading for {value:.0f} min)",
+        }
+    )
+
+
+@dataclass
+class AlertState:
+    """One alert row as the state machine sees it (alert_id None = not stored yet)."""
+
+    station_id: str
+    parameter: str
+    rule: str
+    severity: str
+    status: str
+    first_seen: pd.Timestamp
+    last_seen: pd.Timestamp
+    resolved_at: pd.Timestamp | None
+    breach_count: int
+    last_value: float
+    worst_value: float
+    threshold: str
+    message: str
+    alert_id: int | None = None
+    changed: bool = field(default=False)
+
+    def seen_until(self) -> pd.Timestamp:
+        return max(self.last_seen, self.resolved_at) if self.resolved_at is not None else self.last_seen
+
+
+def _message(row: Any) -> str:
+    text = str(row.text)
+    if "{value" in text:
+        text = text.format(value=row.value)
+    at = pd.Timestamp(row.ts).isoformat()
+    return f"{row.station_id} {row.parameter}: {text} — value {row.value:.4g} at {at}"
+
+
+def _worse(rule_text: str, value: float, current: float) -> float:
+    return value if np.isnan(current) else (min(value, current) if "<" in rule_text else max(value, current))
+
+
+def reconcile(
+    evaluations: pd.DataFrame, stored: list[AlertState], cooldown: pd.Timedelta
+) -> list[AlertState]:
+    """Walk evaluations against the latest stored alert per key; return new and changed alerts."""
+    latest: dict[tuple[str, str, str], AlertState] = {}
+    for alert in sorted(stored, key=lambda a: a.last_seen):
+        latest[(alert.station_id, alert.parameter, alert.rule)] = alert
+    if evaluations.empty:
+        return []
+    keys = ["station_id", "parameter", "rule"]
+    breaching = set(map(tuple, evaluations.loc[evaluations["breached"], keys].drop_duplicates().to_numpy()))
+    open_keys = {k for k, a in latest.items() if a.status == "open"}
+    relevant = breaching | open_keys
+    work = (
+        evaluations[evaluations[keys].apply(tuple, axis=1).isin(relevant)]
+        if relevant
+        else evaluations.iloc[0:0]
+    )
+    out: list[AlertState] = []
+    for key, rows in work.sort_values("ts").groupby(keys, sort=False):
+        state = latest.get(key)
+        created: list[AlertState] = []
+        for row in rows.itertuples(index=False):
+            ts = pd.Timestamp(row.ts)
+            if state is not None and ts <= state.seen_until():
+                continue  # already accounted for by an earlier run
+            if row.breached:
+                if state is not None and state.status == "open":
+                    state.last_seen, state.last_value = ts, row.value
+                    state.breach_count += 1
+                    state.worst_value = _worse(row.threshold, row.value, state.worst_value)
+                    state.changed = True
+                elif (
+                    state is not None and state.resolved_at is not None and ts - state.resolved_at <= cooldown
+                ):
+                    state.status, state.resolved_at, state.last_seen = "open", None, ts
+                    state.breach_count += 1
+                    state.last_value = row.value
+                    state.changed = True
+                else:
+                    state = AlertState(
+                        station_id=row.station_id,
+                        parameter=row.parameter,
+                        rule=row.rule,
+                        severity=row.severity,
+                        status="open",
+                        first_seen=ts,
+                        last_seen=ts,
+                        resolved_at=None,
+                        breach_count=1,
+                        last_value=row.value,
+                        worst_value=row.value,
+                        threshold=row.threshold,
+                        message=_message(row),
+                        changed=True,
+                    )
+                    created.append(state)
+            elif state is not None and state.status == "open" and ts - state.last_seen >= cooldown:
+                state.status, state.resolved_at = "resolved", ts
+                state.changed = True
+        if state is not None and state.changed and state not in created:
+            out.append(state)
+        out.extend(a for a in created if a.changed)
+    # de-duplicate while keeping order (an alert created then resolved appears once)
+    seen: set[int] = set()
+    unique = []
+    for alert in out:
+        if id(alert) not in seen:
+            seen.add(id(alert))
+            unique.append(alert)
+    return unique
+
+
+STORED_ALERTS_SQL = """
+SELECT DISTINCT ON (station_id, parameter, rule)
+       alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
+       breach_count, last_value, worst_value, threshold, message
+FROM mart.alerts
+WHERE station_id = ANY(%(stations)s) OR status = 'open'
+ORDER BY station_id, parameter, rule, last_seen DESC
+"""
+
+
+def load_stored(conn: psycopg.Connection, stations: list[str]) -> list[AlertState]:
+    with conn.cursor() as cur:
+        cur.execute(STORED_ALERTS_SQL, {"stations": stations})
+        rows = cur.fetchall()
+    return [
+        AlertState(
+            alert_id=r[0],
+            station_id=r[1],
+            parameter=r[2],
+            rule=r[3],
+            severity=r[4],
+            status=r[5],
+            first_seen=pd.Timestamp(r[6]),
+            last_seen=pd.Timestamp(r[7]),
+            resolved_at=pd.Timestamp(r[8]) if r[8] is not None else None,
+            breach_count=r[9],
+            last_value=r[10] if r[10] is not None else np.nan,
+            worst_value=r[11] if r[11] is not None else np.nan,
+            threshold=r[12],
+            message=r[13],
+        )
+        for r in rows
+    ]
+
+
+def notify_payload(alert: AlertState) -> str:
+    """The broadcaster contract: {"type": "alert", alert_id, station_id, rule, severity, status, …}.
+
+    Kept under PostgreSQL's 8000-byte NOTIFY limit (the message is truncated if ever needed).
+    """
+    payload = {
+        "type": "alert",
+        "alert_id": alert.alert_id,
+        "station_id": alert.station_id,
+        "parameter": alert.parameter,
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "status": alert.status,
+        "first_seen": alert.first_seen.isoformat(),
+        "last_seen": alert.last_seen.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at is not None else None,
+        "message": alert.message,
+    }
+    text = json.dumps(payload, ensure_ascii=False)
+    if len(text.encode()) > MAX_NOTIFY_BYTES:
+        payload["message"] = alert.message[:500]
+        text = json.dumps(payload, ensure_ascii=False)
+    return text
+
+
+def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_version: str) -> tuple[int, int]:
+    """Insert new / update changed alerts and announce each with pg_notify, all in ONE transaction.
+
+    NOTIFY is delivered only on commit, so listeners never hear of an alert that was rolled back.
+    Returns (opened, changed).
+    """
+    opened = changed = 0
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('mart.alerts', 0))")
+        for alert in alerts:
+            values = {
+                "station_id": alert.station_id,
+                "parameter": alert.parameter,
+                "rule": alert.rule,
+                "severity": alert.severity,
+                "status": alert.status,
+                "first_seen": alert.first_seen,
+                "last_seen": alert.last_seen,
+                "resolved_at": alert.resolved_at,
+                "breach_count": alert.breach_count,
+                "last_value": _float(alert.last_value),
+                "worst_value": _float(alert.worst_value),
+                "threshold": alert.threshold,
+                "message": alert.message,
+                "rules_version": rules_version,
+                "alert_id": alert.alert_id,
+            }
+            if alert.alert_id is None:
+                cur.execute(
+                    """INSERT INTO mart.alerts (station_id, parameter, rule, severity, status, first_seen,
+                           last_seen, resolved_at, breach_count, last_value, worst_value, threshold, message,
+                           rules_version)
+                       VALUES (%(station_id)s, %(parameter)s, %(rule)s, %(severity)s, %(status)s,
+                           %(first_seen)s, %(last_seen)s, %(resolved_at)s, %(breach_count)s, %(last_value)s,
+                           %(worst_value)s, %(threshold)s, %(message)s, %(rules_version)s)
+                       RETURNING alert_id""",
+                    values,
+                )
+                alert.alert_id = cur.fetchone()[0]
+                opened += 1
+            else:
+                cur.execute(
+                    """UPDATE mart.alerts SET status = %(status)s, last_seen = %(last_seen)s,
+                           resolved_at = %(resolved_at)s, breach_count = %(breach_count)s,
+                           last_value = %(last_value)s, worst_value = %(worst_value)s,
+                           rules_version = %(rules_version)s, updated_at = now()
+                       WHERE alert_id = %(alert_id)s""",
+                    values,
+                )
+                changed += 1
+            cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, notify_payload(alert)))
+    return opened, changed
+
+
+def _float(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)

@@ -1,0 +1,225 @@
+"""Dagster assets of the marts domain: rollups, daily station WQI, station status, alerts.
+
+Thin wrappers: SQL rollups in marts.rollups, WQI from purehealth_pipelines.indices via marts.wqi, alert
+rules and state machine in marts.alerts. All follow core.readings with AutomationCondition.eager().
+"""
+
+import dagster as dg
+import pandas as pd
+
+from purehealth_pipelines import partitions
+from purehealth_pipelines.marts.alerts import (
+    evaluate_offline,
+    evaluate_rules,
+    load_rules,
+    load_stored,
+    reconcile,
+    write_alerts,
+)
+from purehealth_pipelines.marts.rollups import ROLLUPS, replace_rollup
+from purehealth_pipelines.marts.wqi import DAILY_INPUTS_SQL, WQI_PARAMETERS, station_wqi_daily
+from purehealth_pipelines.quality.pipeline import read_copy
+from purehealth_pipelines.resources import WarehouseResource
+from purehealth_pipelines.table_metadata import table_schema_metadata
+
+CORE_READINGS = dg.AssetKey(["core", "readings"])
+COMMON = {
+    "group_name": "marts",
+    "kinds": {"timescaledb", "python"},
+    "owners": ["team:purehealth-data"],
+    "automation_condition": dg.AutomationCondition.eager(),
+    "backfill_policy": partitions.single_run,
+}
+WQI_DO_SATURATION = "fixed"  # reproduces MPCB's published worked example (indices.wqi)
+
+
+def _rollup_asset(name: str, partitions_def: dg.PartitionsDefinition, what: str):
+    rollup = ROLLUPS[name]
+
+    @dg.asset(
+        key=["mart", f"readings_{name}"],
+        deps=[CORE_READINGS],
+        partitions_def=partitions_def,
+        description=(
+            f"{what} rollup of core.readings_preferred per station and parameter (IST buckets): mean, min, "
+            "max and count of good readings (qc_flag = 1), plus the count of all readings. Dagster-maintained"
+            " hypertable on both TimescaleDB editions; a re-run replaces the partition's buckets."
+        ),
+        **COMMON,
+    )
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        with warehouse.connect() as conn:
+            write = replace_rollup(conn, rollup, window.start, window.end)
+        context.log.info(f"{rollup.table}: {write.rows_written} buckets in {write.seconds:.2f}s")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": write.rows_written,
+                "rows_replaced": write.rows_deleted,
+                "write_seconds": round(write.seconds, 3),
+            }
+        )
+
+    return _asset
+
+
+readings_hourly = _rollup_asset("hourly", partitions.daily, "Hourly")
+readings_daily = _rollup_asset("daily", partitions.daily, "Daily")
+readings_weekly = _rollup_asset("weekly", partitions.weekly, "Weekly (Sunday-start)")
+
+
+@dg.asset(
+    key=["mart", "station_wqi_daily"],
+    deps=[CORE_READINGS],
+    partitions_def=partitions.daily,
+    description=(
+        "CPCB/MPCB 4-parameter WQI (NSF-based; DO saturation 'fixed' as in MPCB's reports), its label and "
+        "band, and the CPCB designated-best-use class (A–E / Below-E, with missing parameters and failed "
+        "criteria) per station and IST day, from the day's mean of good readings. Formulas: "
+        "purehealth_pipelines.indices."
+    ),
+    **COMMON,
+)
+def station_wqi_daily_asset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    with warehouse.connect() as conn:
+        daily = read_copy(
+            conn,
+            DAILY_INPUTS_SQL,
+            {"start": window.start, "end": window.end, "parameters": list(WQI_PARAMETERS)},
+        )
+    if not daily.empty:
+        daily["day"] = pd.to_datetime(daily["day"], utc=True, format="ISO8601")
+    frame = station_wqi_daily(daily, do_saturation=WQI_DO_SATURATION)
+    write = warehouse.write_partition(
+        "mart.station_wqi_daily", frame, window.start, window.end, time_column="day"
+    )
+    with_wqi = frame[frame["wqi"].notna()] if not frame.empty else frame
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": write.rows_written,
+            **table_schema_metadata(frame),
+            "stations_with_wqi": len(with_wqi),
+            "mean_wqi": float(with_wqi["wqi"].mean()) if len(with_wqi) else None,
+            "best_use_classes": dg.MetadataValue.json(
+                {str(k): int(v) for k, v in frame["best_use_class"].value_counts(dropna=False).items()}
+                if not frame.empty
+                else {}
+            ),
+        }
+    )
+
+
+ALERT_READINGS_SQL = """
+SELECT station_id, parameter, ts, value, qc_flag FROM core.readings_preferred
+WHERE ts >= %(start)s AND ts < %(end)s AND parameter = ANY(%(parameters)s)
+"""
+LAST_LIVE_READING_SQL = """
+SELECT station_id, max(ts) AS last_ts FROM core.readings
+WHERE source = ANY(%(sources)s) AND ts >= %(since)s AND ts < %(as_of)s GROUP BY station_id
+"""
+
+
+@dg.asset(
+    key=["mart", "alerts"],
+    deps=[CORE_READINGS],
+    partitions_def=partitions.daily,
+    description=(
+        "Alerts from marts/alert_rules.yaml: CPCB class criteria breaches, DO below 4 mg/l, pH outside "
+        "6.5–8.5, sudden jumps, live sensors offline. One event = one alert (cooldown), resolved when values "
+        "recover; every new or changed alert is announced with pg_notify('purehealth_events', …) in the "
+        "same transaction (the WebSocket broadcaster listens). Re-running a day changes nothing."
+    ),
+    **COMMON,
+)
+def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    rules = load_rules()
+    window = context.partition_time_window
+    start = pd.Timestamp(window.start)
+    end = pd.Timestamp(window.end)
+    as_of = min(end, pd.Timestamp.now(tz="UTC"))
+    lookback = max(
+        (pd.Timedelta(minutes=float(r["within_minutes"])) for r in rules.jump_rules), default=pd.Timedelta(0)
+    )
+    with warehouse.connect() as conn:
+        readings = read_copy(
+            conn, ALERT_READINGS_SQL, {"start": start - lookback, "end": end, "parameters": rules.parameters}
+        )
+        last_live = read_copy(
+            conn,
+            LAST_LIVE_READING_SQL,
+            {"sources": list(rules.offline_sources), "since": as_of - pd.Timedelta(days=7), "as_of": as_of},
+        )
+        if not readings.empty:
+            readings["ts"] = pd.to_datetime(readings["ts"], utc=True, format="ISO8601")
+        evaluations = evaluate_rules(readings, rules)
+        if not evaluations.empty:
+            evaluations = evaluations[evaluations["ts"] >= start]
+        evaluations = pd.concat(
+            [e for e in (evaluations, evaluate_offline(last_live, as_of, rules)) if not e.empty]
+            or [evaluations],
+            ignore_index=True,
+        )
+        stations = sorted(set(evaluations["station_id"])) if not evaluations.empty else []
+        stored = load_stored(conn, stations)
+        changed = reconcile(evaluations, stored, rules.cooldown)
+        opened, updated = write_alerts(conn, changed, rules.version)
+        open_now = conn.execute("SELECT count(*) FROM mart.alerts WHERE status = 'open'").fetchone()[0]
+    context.log.info(f"alerts: {opened} opened, {updated} changed, {open_now} open in total")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": opened + updated,
+            "opened": opened,
+            "changed": updated,
+            "open_alerts": int(open_now),
+            "breaching_evaluations": int(evaluations["breached"].sum()) if not evaluations.empty else 0,
+            "rules_version": rules.version,
+        }
+    )
+
+
+STATION_LATEST_UPSERT = """
+INSERT INTO mart.station_latest (station_id, parameter, ts, value, unit, censored, source, qc_flag, quality)
+SELECT DISTINCT ON (station_id, parameter) station_id, parameter, ts, value, unit, censored, source, qc_flag,
+       quality
+FROM core.readings_preferred
+WHERE ts >= %(start)s AND ts < %(end)s
+ORDER BY station_id, parameter, ts DESC
+ON CONFLICT (station_id, parameter) DO UPDATE SET
+    ts = EXCLUDED.ts, value = EXCLUDED.value, unit = EXCLUDED.unit, censored = EXCLUDED.censored,
+    source = EXCLUDED.source, qc_flag = EXCLUDED.qc_flag, quality = EXCLUDED.quality, updated_at = now()
+WHERE EXCLUDED.ts >= mart.station_latest.ts
+"""
+
+
+@dg.asset(
+    key=["mart", "station_status"],
+    deps=[CORE_READINGS, dg.AssetKey(["mart", "station_wqi_daily"]), dg.AssetKey(["mart", "alerts"])],
+    partitions_def=partitions.daily,
+    description=(
+        "Station status: latest value per parameter (mart.station_latest, only ever moved forward), joined "
+        "in the view mart.station_status with the latest WQI and best-use class, sensor health (ok / "
+        "degraded / offline, as of now()) and open alerts."
+    ),
+    **COMMON,
+)
+def station_status_asset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    with warehouse.connect() as conn:
+        with conn.transaction():
+            moved = conn.execute(STATION_LATEST_UPSERT, {"start": window.start, "end": window.end}).rowcount
+        health = dict(
+            conn.execute(
+                "SELECT sensor_health, count(DISTINCT station_id) FROM mart.station_status GROUP BY 1"
+            ).fetchall()
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": moved,
+            "sensor_health": dg.MetadataValue.json({str(k): int(v) for k, v in health.items()}),
+        }
+    )

@@ -1,0 +1,192 @@
+"""Load the versioned QARTOD threshold file (quality/qartod_thresholds.yaml) into typed objects.
+
+Thresholds are configuration, not code: an operator tunes a span by editing the YAML and bumping its
+`version`; every scored reading records that version (core.readings.qc_version). Validation happens here,
+once, so a typo (suspect span wider than fail span, unknown test name) fails at load time with the
+parameter named, not half-way through a backfill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TESTS: tuple[str, ...] = (
+    "gap",
+    "syntax",
+    "gross_range",
+    "climatology",
+    "spike",
+    "rate_of_change",
+    "flat_line",
+)
+
+
+@dataclass(frozen=True)
+class GrossRange:
+    fail: tuple[float, float]
+    suspect: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Spike:
+    suspect: float
+    fail: float | None = None
+    method: str = "differential"
+
+
+@dataclass(frozen=True)
+class FlatLine:
+    tolerance: float
+    suspect_hours: float
+    fail_hours: float
+
+
+@dataclass(frozen=True)
+class ParameterThresholds:
+    gross_range: GrossRange | None = None
+    spike: Spike | None = None
+    rate_of_change_per_hour: float | None = None
+    flat_line: FlatLine | None = None
+
+
+@dataclass(frozen=True)
+class GapRule:
+    hours: float
+    flag: int = 3
+
+
+@dataclass(frozen=True)
+class ClimatologySettings:
+    quantiles: tuple[float, float] = (0.005, 0.995)
+    margin: float = 0.1
+    min_samples: int = 30
+
+
+@dataclass(frozen=True)
+class QcConfig:
+    """Everything the scorer needs besides the data and the learned climatology."""
+
+    version: str
+    lookback_hours: float
+    lookahead_hours: float
+    max_future_minutes: float
+    satellite_min_pixel_count: int
+    source_tests: dict[str, frozenset[str]]
+    gap: dict[str, GapRule]
+    climatology: ClimatologySettings
+    parameters: dict[str, ParameterThresholds]
+    station_overrides: dict[str, dict[str, ParameterThresholds]] = field(default_factory=dict)
+
+    def tests_for(self, source: str) -> frozenset[str]:
+        """Tests that apply to a source; an unknown source gets syntax + gross range only."""
+        return self.source_tests.get(source, frozenset({"syntax", "gross_range"}))
+
+
+def _pair(value: Any, where: str) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"{where}: expected [low, high], got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if low > high:
+        raise ValueError(f"{where}: low {low} > high {high}")
+    return low, high
+
+
+def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
+    unknown = set(raw) - {"gross_range", "spike", "rate_of_change", "flat_line"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    gross = None
+    if "gross_range" in raw:
+        g = raw["gross_range"]
+        fail = _pair(g["fail"], f"{where}.gross_range.fail")
+        suspect = _pair(g["suspect"], f"{where}.gross_range.suspect") if g.get("suspect") else None
+        if suspect and (suspect[0] < fail[0] or suspect[1] > fail[1]):
+            raise ValueError(f"{where}.gross_range: suspect span {suspect} must lie within fail span {fail}")
+        gross = GrossRange(fail=fail, suspect=suspect)
+    spike = None
+    if "spike" in raw:
+        s = raw["spike"]
+        method = s.get("method", "differential")
+        if method not in ("average", "differential"):
+            raise ValueError(f"{where}.spike.method must be 'average' or 'differential'")
+        spike = Spike(
+            suspect=float(s["suspect"]), fail=float(s["fail"]) if s.get("fail") else None, method=method
+        )
+    roc = float(raw["rate_of_change"]["suspect_per_hour"]) if "rate_of_change" in raw else None
+    flat = None
+    if "flat_line" in raw:
+        f = raw["flat_line"]
+        flat = FlatLine(float(f["tolerance"]), float(f["suspect_hours"]), float(f["fail_hours"]))
+        if flat.suspect_hours > flat.fail_hours:
+            raise ValueError(f"{where}.flat_line: suspect_hours must not exceed fail_hours")
+    return ParameterThresholds(gross, spike, roc, flat)
+
+
+def parse_config(raw: dict[str, Any]) -> QcConfig:
+    """Validate and type a thresholds mapping (the parsed YAML)."""
+    if not raw.get("version"):
+        raise ValueError("thresholds file needs a non-empty 'version'")
+    source_tests: dict[str, frozenset[str]] = {}
+    for source, tests in (raw.get("sources") or {}).items():
+        unknown = set(tests) - set(TESTS)
+        if unknown:
+            raise ValueError(f"sources.{source}: unknown tests {sorted(unknown)}; known: {TESTS}")
+        source_tests[source] = frozenset(tests)
+    gap = {
+        source: GapRule(hours=float(rule["hours"]), flag=int(rule.get("flag", 3)))
+        for source, rule in (raw.get("gap") or {}).items()
+    }
+    for source, rule in gap.items():
+        if rule.flag not in (3, 4):
+            raise ValueError(f"gap.{source}.flag must be 3 or 4")
+    parameters = {
+        code: _parameter(spec or {}, f"parameters.{code}")
+        for code, spec in (raw.get("parameters") or {}).items()
+    }
+    overrides = {
+        station: {
+            code: _parameter(spec or {}, f"station_overrides.{station}.{code}")
+            for code, spec in (by_parameter or {}).items()
+        }
+        for station, by_parameter in (raw.get("station_overrides") or {}).items()
+    }
+    clim = raw.get("climatology") or {}
+    config = QcConfig(
+        version=str(raw["version"]),
+        lookback_hours=float(raw.get("lookback_hours", 6)),
+        lookahead_hours=float(raw.get("lookahead_hours", 1)),
+        max_future_minutes=float(raw.get("max_future_minutes", 10)),
+        satellite_min_pixel_count=int(raw.get("satellite_min_pixel_count", 10)),
+        source_tests=source_tests,
+        gap=gap,
+        climatology=ClimatologySettings(
+            quantiles=_pair(clim.get("quantiles", [0.005, 0.995]), "climatology.quantiles"),
+            margin=float(clim.get("margin", 0.1)),
+            min_samples=int(clim.get("min_samples", 30)),
+        ),
+        parameters=parameters,
+        station_overrides=overrides,
+    )
+    longest_gap = max((g.hours for g in gap.values()), default=0.0)
+    if config.lookback_hours < max(longest_gap, 0.0):
+        raise ValueError(f"lookback_hours {config.lookback_hours} is shorter than the longest gap threshold")
+    # A flat-line window longer than the lookback (water level: 48 h) is still evaluated; its first hours
+    # of a day just see less history.
+    return config
+
+
+DEFAULT_THRESHOLDS_FILE = "qartod_thresholds.yaml"
+
+
+def load_config(path: str | Path | None = None) -> QcConfig:
+    """Load the thresholds file (default: the one shipped in this package)."""
+    if path is None:
+        text = (resources.files("purehealth_pipelines.quality") / DEFAULT_THRESHOLDS_FILE).read_text()
+    else:
+        text = Path(path).read_text()
+    return parse_config(yaml.safe_load(text))
