@@ -20,6 +20,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from purehealth_pipelines.warehouse import binary_copy
+
 COPY_CHUNK_ROWS = 50_000  # serialise and send in chunks so the server ingests while Python formats the next
 
 
@@ -61,17 +63,47 @@ def _as_utc(value: datetime | pd.Timestamp) -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
+def table_column_types(cursor: psycopg.Cursor, table: str) -> dict[str, str]:
+    """Column name -> PostgreSQL type (as format_type prints it) of `schema.table`."""
+    cursor.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        (table,),
+    )
+    return dict(cursor.fetchall())
+
+
 def copy_frame(cursor: psycopg.Cursor, table: str, frame: pd.DataFrame) -> int:
-    """COPY a DataFrame into `table` (CSV over STDIN, in chunks). Columns are matched by name."""
+    """COPY a DataFrame into `table`, columns matched by name; returns the rows written.
+
+    Binary COPY (vectorised, see binary_copy) when every target column type has an encoder, else CSV.
+    Either way the frame goes in chunks, so the server ingests one while Python encodes the next.
+    """
     if frame.empty:
         return 0
+    qualified_name(table)  # validates the name before it reaches the catalog lookup
+    types = table_column_types(cursor, table)
+    missing = [c for c in frame.columns if c not in types]
+    if missing:
+        raise psycopg.errors.UndefinedColumn(f"{table} has no column(s) {missing}")
+    pg_types = [types[c] for c in frame.columns]
+    binary = binary_copy.supports(pg_types)
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(qualified_name(table), columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+        qualified_name(table), columns, sql.SQL("binary" if binary else "csv")
+    )
+    chunks = range(0, len(frame), COPY_CHUNK_ROWS)
     with cursor.copy(statement) as copy:
-        for start in range(0, len(frame), COPY_CHUNK_ROWS):
-            buffer = io.StringIO()
-            frame.iloc[start : start + COPY_CHUNK_ROWS].to_csv(buffer, header=False, index=False)
-            copy.write(buffer.getvalue())
+        for start in chunks:
+            chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
+            if binary:
+                copy.write(
+                    binary_copy.encode(chunk, pg_types, header=start == 0, trailer=start == chunks[-1])
+                )
+            else:
+                buffer = io.StringIO()
+                chunk.to_csv(buffer, header=False, index=False)
+                copy.write(buffer.getvalue())
     return len(frame)
 
 
