@@ -2,4 +2,16 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from purehealth_pipelines.forecasting.assets import (
+    forecast_backtests,
+    forecast_features,
+    forecast_models,
+    forecasts,
+)
+from purehealth_pipelines.forecasting.schedules import jobs, schedules
+
+defs = dg.Definitions(
+    assets=[forecast_features, forecast_models, forecast_backtests, forecasts],
+    jobs=jobs,
+    schedules=schedules,
+)
