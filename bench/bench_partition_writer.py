@@ -2,10 +2,12 @@
 
     python bench/bench_partition_writer.py [--rows 1000000] [--repeats 2]
 
-The limit: psycopg COPY of pre-serialised CSV bytes into core.readings (the hypertable with its unique key),
-timed from the first byte to COMMIT. The writer: `write_partition` from a pandas DataFrame, which also locks
-and deletes the window and serialises the frame. Both start from an empty table; the best of `--repeats`
-runs of each is kept, alternating them so machine noise hits both. Target (performance.md): ratio >= 0.7.
+The limit: COPY of pre-encoded bytes into core.readings (the hypertable with its unique key), timed from the
+first byte to COMMIT, in both COPY formats: CSV and binary. The ratio is taken against the faster of the two,
+so the writer is charged for all of its own encoding work. The writer: `write_partition` from a pandas
+DataFrame, which also locks and deletes the window and encodes the frame. Both start from an empty table;
+the best of `--repeats` runs of each is kept, alternating them so machine noise hits both.
+Target (performance.md): ratio >= 0.7.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import bench_database, report
 
-from purehealth_pipelines.warehouse.writer import write_partition
+from purehealth_pipelines.warehouse import binary_copy
+from purehealth_pipelines.warehouse.writer import table_column_types, write_partition
 
 PARAMETERS = ["temp_c", "do_mg_l", "ph", "ec_us_cm", "turbidity_ntu"]
 
@@ -41,14 +44,14 @@ def readings(rows: int) -> pd.DataFrame:
     return frame.assign(source="iot", value=rng.normal(6, 1, len(frame)).round(3), unit="mg/L", qc_flag=1)
 
 
-def raw_copy(url: str, payload: bytes, columns: list[str]) -> float:
+def raw_copy(url: str, payload: bytes, columns: list[str], fmt: str) -> float:
     with psycopg.connect(url) as conn:
         conn.execute("TRUNCATE core.readings")
         conn.commit()
         began = time.perf_counter()
         with (
             conn.cursor() as cur,
-            cur.copy(f"COPY core.readings ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as cp,
+            cur.copy(f"COPY core.readings ({', '.join(columns)}) FROM STDIN (FORMAT {fmt})") as cp,
         ):
             for start in range(0, len(payload), 1 << 20):
                 cp.write(payload[start : start + (1 << 20)])
@@ -76,11 +79,18 @@ def main() -> None:
     frame = readings(args.rows)
     buffer = io.StringIO()
     frame.to_csv(buffer, header=False, index=False)
-    payload = buffer.getvalue().encode()
+    payloads = {"csv": buffer.getvalue().encode()}
     with bench_database() as url:
-        raw_times, writer_times = [], []
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            types = table_column_types(cur, "core.readings")
+        payloads["binary"] = binary_copy.encode(
+            frame, [types[c] for c in frame.columns], header=True, trailer=True
+        )
+        raw_times: dict[str, list[float]] = {"csv": [], "binary": []}
+        writer_times = []
         for _ in range(args.repeats):
-            raw_times.append(raw_copy(url, payload, list(frame.columns)))
+            for fmt, payload in payloads.items():
+                raw_times[fmt].append(raw_copy(url, payload, list(frame.columns), fmt))
             writer_times.append(writer(url, frame))
         with psycopg.connect(url, autocommit=True) as conn:
             began = time.perf_counter()
@@ -88,11 +98,14 @@ def main() -> None:
                 conn, "core.readings", frame, frame["ts"].min(), frame["ts"].max() + pd.Timedelta("15min")
             )
             replace_seconds = time.perf_counter() - began
-    raw_rate, writer_rate = len(frame) / min(raw_times), len(frame) / min(writer_times)
+    rates = {fmt: len(frame) / min(times) for fmt, times in raw_times.items()}
+    raw_rate, writer_rate = max(rates.values()), len(frame) / min(writer_times)
     report(
         f"Partition writer vs raw COPY into core.readings (hypertable, unique key), {len(frame):,} rows",
         [
-            ("raw COPY (limit)", f"{raw_rate:,.0f} rows/s"),
+            ("raw COPY, pre-encoded CSV", f"{rates['csv']:,.0f} rows/s"),
+            ("raw COPY, pre-encoded binary", f"{rates['binary']:,.0f} rows/s"),
+            ("limit = the faster of the two", f"{raw_rate:,.0f} rows/s"),
             ("write_partition, empty window", f"{writer_rate:,.0f} rows/s"),
             ("ratio (target >= 0.70)", f"{writer_rate / raw_rate:.2f}"),
             (
