@@ -1,0 +1,420 @@
+"""Live-path benchmark: broker pipe limit, bridge landing rate (as a ratio), end-to-end latency.
+
+One run measures, seconds apart on the same machine (performance.md):
+1. the broker's QoS 1 pipe limit with the C clients: `mosquitto_pub -l` -> Mosquitto -> `mosquitto_sub`;
+2. the bridge's sustained landing rate fed by `mosquitto_pub -l` (5 parameters per message), as a ratio
+   to (1) — target >= 0.7;
+3. latency publish -> committed (a LISTEN on the bridge's post-commit NOTIFY) and publish -> WebSocket
+   client (p50/p99) at steady 1,000 and 5,000 msg/s with 1,000 clients watching 10 of 300 stations each
+   plus 50 watching all, in a separate client process. Latency uses the payload `ts` set at publish time.
+   The paced latency publisher is paho (one topic per station is needed, which `mosquitto_pub -l` cannot
+   do); it is not used for throughput.
+
+    .venv/bin/python bench/bench_live.py [--messages 60000] [--latency-seconds 10]
+It creates and drops its own database (purehealth_bench_<random>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from purehealth_pipelines import settings
+from purehealth_pipelines.warehouse.migrate import migrate
+
+PY = sys.executable
+VALUES = '"temp_c":27.31,"do_mg_l":6.82,"ph":7.61,"ec_us_cm":412.5,"turbidity_ntu":12.4'
+TOKEN = "bench-token"
+
+
+def raise_fd_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def lines_file(n: int, offset_s: int = 0) -> Path:
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    handle = tempfile.NamedTemporaryFile("w", suffix=".lines", delete=False)  # noqa: SIM115
+    with handle:
+        for i in range(n):
+            ts = (base + timedelta(seconds=offset_s + i)).isoformat()
+            handle.write(f'{{"ts":"{ts}","values":{{{VALUES}}},"seq":{i}}}\n')
+    return Path(handle.name)
+
+
+def pipe_limit(path: Path, n: int) -> float:
+    topic = f"bench/pipe/{uuid.uuid4().hex[:8]}"
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-q", "1", "-t", topic, "-C", str(n), "-i", f"bsub-{topic[-8:]}"],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        subprocess.run(["mosquitto_pub", "-q", "1", "-l", "-t", topic], stdin=handle, check=True)
+    sub.wait(120)
+    return n / (time.perf_counter() - started)
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(f"purehealth_bridge_{name} "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def start_bridge(url: str, root: str, http_port: int, log: Path, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "realtime_bridge",
+            "bridge",
+            "--url",
+            url,
+            "--client-id",
+            f"bench-{uuid.uuid4().hex[:6]}",
+            "--topic-root",
+            root,
+            "--http-port",
+            str(http_port),
+            "--session-expiry",
+            "300",
+            *extra,
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=1) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"bridge did not become healthy; see {log}")
+
+
+def bridge_rate(url: str, path: Path, n: int, extra: list[str]) -> tuple[float, float]:
+    root = f"bench/{uuid.uuid4().hex[:8]}/purehealth/v1"
+    port = 9300 + random.randint(0, 500)
+    bridge = start_bridge(url, root, port, Path(tempfile.gettempdir()) / "bench_bridge.log", *extra)
+    try:
+        before = metric(port, "messages_committed_total")
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            subprocess.run(
+                ["mosquitto_pub", "-q", "1", "-l", "-t", f"{root}/stations/BENCH-000/readings"],
+                stdin=handle,
+                check=True,
+            )
+        published = time.perf_counter() - started
+        while metric(port, "messages_committed_total") - before < n:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        return n / elapsed, n / published
+    finally:
+        bridge.terminate()
+        bridge.wait(30)
+
+
+# --- latency ------------------------------------------------------------------------------------------------
+async def client_worker(
+    uri: str, stations: list[str], clients: int, all_clients: int, sampled: int, out_path: str
+) -> None:
+    """Separate process: open the clients, print READY, record sampled latencies until stdin EOF."""
+    import uvloop  # noqa: F401 - selected by the caller
+    from websockets.asyncio.client import connect
+
+    rng = random.Random(7)
+    samples: list[tuple[float, float]] = []  # (publish time, latency seconds)
+    connections = []
+
+    async def open_client(index: int, watch: str) -> None:
+        ws = await connect(
+            f"{uri}?token={TOKEN}&stations={watch}",
+            compression=None,
+            max_queue=None,
+            open_timeout=60,
+            ping_interval=None,
+        )
+        connections.append(ws)
+        record = index < sampled or index >= clients  # a sample of the 10-station clients + every all-client
+        await ws.recv()  # hello
+        async for raw in ws:
+            if record:
+                now = time.time()
+                for message in json.loads(raw):
+                    if message.get("type") == "reading":
+                        published = datetime.fromisoformat(message["ts"]).timestamp()
+                        samples.append((published, now - published))
+
+    tasks = []
+    for i in range(clients + all_clients):
+        watch = "*" if i >= clients else ",".join(rng.sample(stations, 10))
+        tasks.append(asyncio.create_task(open_client(i, watch)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)
+    while len(connections) < clients + all_clients:
+        await asyncio.sleep(0.1)
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    Path(out_path).write_text(json.dumps(samples))
+    for task in tasks:
+        task.cancel()
+
+
+def paced_publish(root: str, stations: list[str], rate: float, seconds: float) -> tuple[float, float]:
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pace-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+    )
+    client.max_inflight_messages_set(0)
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    total = int(rate * seconds)
+    started = time.time()
+    t0 = time.perf_counter()
+    last = None
+    for i in range(total):
+        target = t0 + i / rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        station = stations[i % len(stations)]
+        payload = f'{{"ts":"{datetime.now(UTC).isoformat()}","values":{{{VALUES}}},"seq":{i}}}'
+        last = client.publish(f"{root}/stations/{station}/readings", payload, qos=1)
+    if last is not None:
+        last.wait_for_publish(30)
+    achieved = total / (time.perf_counter() - t0)
+    client.loop_stop()
+    client.disconnect()
+    return started, achieved
+
+
+def commit_listener(url: str, samples: list[tuple[float, float]], stop: threading.Event) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("LISTEN purehealth_readings")
+        while not stop.is_set():
+            for notify in conn.notifies(timeout=0.5, stop_after=None):
+                now = time.time()
+                for line in notify.payload.split("\n"):
+                    fragment = line.partition("\t")[2]
+                    ts = fragment.split('"ts":"', 1)[1].split('"', 1)[0]
+                    published = datetime.fromisoformat(ts).timestamp()
+                    samples.append((published, now - published))
+                if stop.is_set():
+                    break
+
+
+def latency(
+    url: str,
+    stations: list[str],
+    seconds: float,
+    rates: list[float],
+    window_ms: float,
+    clients: int,
+    all_clients: int,
+) -> list[dict]:
+    root = "purehealth/v1"  # the bench DB is private; the default tree is what dashboards would use
+    root = f"bench/{uuid.uuid4().hex[:8]}/purehealth/v1"
+    ws_port = 8800 + random.randint(0, 500)
+    http_port = 9900 + random.randint(0, 90)
+    logs = Path(tempfile.gettempdir())
+    bridge = start_bridge(url, root, http_port, logs / "bench_latency_bridge.log")
+    broadcaster = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "realtime_bridge",
+            "broadcast",
+            "--url",
+            url,
+            "--port",
+            str(ws_port),
+            "--token",
+            TOKEN,
+            "--window-ms",
+            str(window_ms),
+            "--max-pending-frames",
+            "1000",
+            "--max-pending-bytes",
+            str(32 << 20),
+        ],
+        stdout=(logs / "bench_broadcaster.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=raise_fd_limit,
+    )
+    samples_path = Path(tempfile.gettempdir()) / f"bench_ws_{uuid.uuid4().hex[:6]}.json"
+    time.sleep(1.5)
+    worker = subprocess.Popen(
+        [
+            PY,
+            __file__,
+            "--client-worker",
+            f"ws://127.0.0.1:{ws_port}/",
+            str(clients),
+            str(all_clients),
+            str(samples_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        preexec_fn=raise_fd_limit,
+        text=True,
+    )
+    results = []
+    try:
+        line = worker.stdout.readline()
+        if line.strip() != "READY":
+            raise RuntimeError(f"client worker failed: {line!r}")
+        commit_samples: list[tuple[float, float]] = []
+        stop = threading.Event()
+        listener = threading.Thread(target=commit_listener, args=(url, commit_samples, stop), daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        phases = []
+        for rate in rates:
+            start, achieved = paced_publish(root, stations, rate, seconds)
+            phases.append((rate, start, start + seconds + 0.5, achieved))
+            time.sleep(1.5)
+        stop.set()
+        worker.stdin.close()
+        worker.wait(60)
+        ws_samples = json.loads(samples_path.read_text())
+        for rate, start, end, achieved in phases:
+            # Skip the first second of each phase (connection warm-up, JIT of the paths).
+            commit = [lat for pub, lat in commit_samples if start + 1 <= pub < end]
+            ws = [lat for pub, lat in ws_samples if start + 1 <= pub < end]
+            results.append(
+                {
+                    "rate": rate,
+                    "achieved_publish_rate": round(achieved),
+                    "commit_p50_ms": percentile(commit, 0.5) * 1000,
+                    "commit_p99_ms": percentile(commit, 0.99) * 1000,
+                    "ws_p50_ms": percentile(ws, 0.5) * 1000,
+                    "ws_p99_ms": percentile(ws, 0.99) * 1000,
+                    "ws_samples": len(ws),
+                    "commit_samples": len(commit),
+                }
+            )
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        broadcaster.terminate()
+        bridge.terminate()
+        broadcaster.wait(20)
+        bridge.wait(30)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--rates", default="1000,5000")
+    parser.add_argument("--window-ms", type=float, default=25.0)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--all-clients", type=int, default=50)
+    parser.add_argument("--bridge-args", default="", help="extra bridge options for the throughput run")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+
+    admin = make_conninfo(**{**conninfo_to_dict(settings.warehouse_url()), "dbname": "postgres"})
+    name = f"purehealth_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo(**{**conninfo_to_dict(admin), "dbname": name})
+    try:
+        migrate(url)
+        stations = [f"BENCH-{i:03d}" for i in range(300)]
+        with psycopg.connect(url) as conn:
+            conn.cursor().executemany(
+                "INSERT INTO ref.stations (station_id, name, network) VALUES (%s, %s, 'IOT')",
+                [(s, s) for s in stations],
+            )
+        n = args.messages
+        path = lines_file(n)
+        print(f"# live path bench ({n:,} messages of 5 parameters, QoS 1)")
+        limit = pipe_limit(path, n)
+        print(f"broker pipe limit (mosquitto_pub -l -> mosquitto -> mosquitto_sub): {limit:,.0f} msg/s")
+        landed, fed = bridge_rate(url, path, n, args.bridge_args.split())
+        print(
+            f"bridge landing rate: {landed:,.0f} msg/s = {landed * 5:,.0f} readings/s "
+            f"(publisher finished at {fed:,.0f} msg/s)"
+        )
+        print(f"ratio bridge / pipe limit: {landed / limit:.2f} (target >= 0.70)")
+        limit_after = pipe_limit(path, n)
+        print(
+            f"broker pipe limit re-measured after: {limit_after:,.0f} msg/s "
+            f"(ratio vs mean of both: {landed / ((limit + limit_after) / 2):.2f})"
+        )
+        path.unlink()
+        if not args.skip_latency:
+            print(
+                f"# latency: {args.clients} clients x 10 of 300 stations + {args.all_clients} x all, "
+                f"frame window {args.window_ms:.0f} ms"
+            )
+            for row in latency(
+                url,
+                stations,
+                args.latency_seconds,
+                [float(r) for r in args.rates.split(",")],
+                args.window_ms,
+                args.clients,
+                args.all_clients,
+            ):
+                print(
+                    f"{row['rate']:,.0f} msg/s (achieved {row['achieved_publish_rate']:,}): publish->commit "
+                    f"p50 {row['commit_p50_ms']:.1f} ms p99 {row['commit_p99_ms']:.1f} ms; "
+                    f"publish->WebSocket "
+                    f"p50 {row['ws_p50_ms']:.1f} ms p99 {row['ws_p99_ms']:.1f} ms "
+                    f"({row['ws_samples']:,} client samples)"
+                )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client-worker":
+        raise_fd_limit()
+        import uvloop
+
+        uri, clients, all_clients, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+        uvloop.run(
+            client_worker(
+                uri, [f"BENCH-{i:03d}" for i in range(300)], clients, all_clients, sampled=200, out_path=out
+            )
+        )
+        sys.exit(0)
+    sys.exit(main())

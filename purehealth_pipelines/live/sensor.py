@@ -1,0 +1,116 @@
+"""The Dagster sensor over raw.sensor_readings: a high-water mark on ingested_at -> daily partitions to score.
+
+Why not simply `max(ingested_at)` as the cursor: ingested_at is `now()` of the bridge transaction that wrote
+the row, i.e. its START time, and concurrent transactions commit out of order. A transaction that started at
+10:00:00.100 may commit after one that started at 10:00:00.200; a cursor moved to .200 would skip the first
+one's rows forever.
+
+The mechanism here cannot skip a row:
+1. In one statement, take the bound = least(now(), oldest xact_start among all other open transactions of
+   this database) minus a small clock epsilon. Every transaction that started before the bound has already
+   finished (committed or rolled back) — it was not in pg_stat_activity any more.
+2. In a LATER statement (read committed: a fresh snapshot), select the rows with cursor <= ingested_at <
+   bound. Their writers had all finished before this snapshot, so every such row is visible now, and no
+   row with ingested_at < bound can ever appear later.
+3. The new cursor is the bound. Intervals are half-open, so nothing is counted twice.
+pg_stat_activity shows other roles' xact_start only to superusers or members of pg_read_all_stats: grant
+that role to the Dagster user in production. As a belt and braces the bound is also at most now() minus
+`SAFETY_LAG` (the bridge's own transactions are capped by statement_timeout = 60 s, writer.py).
+
+The query returns only the distinct IST days touched (via the ingested_at index); the table is never
+loaded into memory.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import psycopg
+
+from purehealth_pipelines import partitions
+from purehealth_pipelines.resources import WarehouseResource
+
+CORE_READINGS = dg.AssetKey(["core", "readings"])
+SAFETY_LAG = timedelta(seconds=5)
+CLOCK_EPSILON = timedelta(milliseconds=1)
+EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+_BOUND_SQL = """
+SELECT least(now() - %(lag)s::interval,
+             coalesce((SELECT min(xact_start) FROM pg_stat_activity
+                        WHERE datname = current_database() AND pid <> pg_backend_pid()
+                          AND xact_start IS NOT NULL), 'infinity'::timestamptz)
+            ) - %(epsilon)s::interval
+"""
+_DAYS_SQL = """
+SELECT DISTINCT (ts AT TIME ZONE %(tz)s)::date AS day
+  FROM raw.sensor_readings
+ WHERE ingested_at >= %(cursor)s AND ingested_at < %(bound)s
+ ORDER BY day
+"""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One evaluation: the days whose rows arrived in [cursor, bound), and the next cursor (= bound)."""
+
+    cursor: datetime
+    bound: datetime
+    days: list[date]
+
+
+def parse_cursor(cursor: str | None) -> datetime:
+    """The stored cursor (ISO-8601) or the epoch on the first evaluation."""
+    return datetime.fromisoformat(cursor) if cursor else EPOCH
+
+
+def partition_keys_for_days(days: Iterable[date], valid_keys: Iterable[str]) -> list[str]:
+    """Daily partition keys ('YYYY-MM-DD', IST days) for the affected days that exist in the partition set."""
+    valid = set(valid_keys)
+    return sorted({day.isoformat() for day in days} & valid)
+
+
+def evaluate(conn: psycopg.Connection, cursor: datetime, lag: timedelta = SAFETY_LAG) -> Tick:
+    """Steps 1-2 of the module docstring; `conn` must be autocommit (each statement its own snapshot)."""
+    bound = conn.execute(_BOUND_SQL, {"lag": lag, "epsilon": CLOCK_EPSILON}).fetchone()[0]
+    if bound <= cursor:
+        return Tick(cursor, cursor, [])
+    rows = conn.execute(_DAYS_SQL, {"tz": partitions.TIMEZONE, "cursor": cursor, "bound": bound}).fetchall()
+    return Tick(cursor, bound, [r[0] for r in rows])
+
+
+live_readings_quality_job = dg.define_asset_job(
+    "live_readings_quality_job",
+    selection=dg.AssetSelection.assets(CORE_READINGS),
+    partitions_def=partitions.daily,
+    description="Quality-score the daily partitions of core.readings touched by new IoT sensor readings.",
+)
+
+
+@dg.sensor(
+    job=live_readings_quality_job,
+    minimum_interval_seconds=60,
+    description=(
+        "Watches raw.sensor_readings (landed by realtime_bridge) with a high-water mark on ingested_at that"
+        " cannot skip late-committing transactions, and requests a quality-scoring run for each affected"
+        " daily partition of core.readings."
+    ),
+)
+def raw_sensor_readings_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    cursor = parse_cursor(context.cursor)
+    with warehouse.connect() as conn:
+        tick = evaluate(conn, cursor)
+    if tick.bound == tick.cursor:
+        return dg.SkipReason("no committed window to look at yet")
+    now = datetime.now(tick.bound.tzinfo)
+    keys = partition_keys_for_days(
+        tick.days, partitions.daily.get_partition_keys(current_time=now + timedelta(days=2))
+    )
+    context.update_cursor(tick.bound.isoformat())
+    if not keys:
+        return dg.SkipReason(
+            f"no new sensor readings in [{tick.cursor.isoformat()}, {tick.bound.isoformat()})"
+        )
+    context.log.info("new sensor readings in %d daily partitions: %s", len(keys), keys[:10])
+    return [dg.RunRequest(run_key=f"{key}@{tick.bound.isoformat()}", partition_key=key) for key in keys]

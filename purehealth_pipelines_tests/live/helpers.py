@@ -1,0 +1,231 @@
+"""Helpers for the live-path tests: the bridge as a real subprocess, the real services restarted for real."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+MOSQUITTO_CONF = "/etc/mosquitto/mosquitto.conf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def add_stations(url: str, station_ids: list[str]) -> None:
+    with psycopg.connect(url) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO ref.stations (station_id, name, network) VALUES (%s, %s, 'IOT')"
+            " ON CONFLICT DO NOTHING",
+            [(s, f"test {s}") for s in station_ids],
+        )
+
+
+def scalar(url: str, query: str, params: tuple = ()) -> int:
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        return conn.execute(query, params).fetchone()[0]
+
+
+def count_rows(url: str, station_prefix: str) -> int:
+    return scalar(
+        url, "SELECT count(*) FROM raw.sensor_readings WHERE station_id LIKE %s", (station_prefix + "%",)
+    )
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+            last_error = None
+        except Exception as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+class BridgeProcess:
+    """`python -m realtime_bridge bridge ...` as a subprocess with its own HTTP port and log file."""
+
+    def __init__(self, url: str, client_id: str, topic_root: str, log_dir: Path, *extra: str) -> None:
+        self.http_port = free_port()
+        self.log_path = log_dir / f"{client_id}-{uuid.uuid4().hex[:4]}.log"
+        self.args = [
+            sys.executable,
+            "-m",
+            "realtime_bridge",
+            "bridge",
+            "--url",
+            url,
+            "--client-id",
+            client_id,
+            "--topic-root",
+            topic_root,
+            "--http-port",
+            str(self.http_port),
+            "--session-expiry",
+            "600",
+            *extra,
+        ]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait_connected: bool = True) -> BridgeProcess:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        if wait_connected:
+            wait_for(lambda: self.health()[0] == 200, 20, what=f"bridge healthy (log {self.log_path})")
+        return self
+
+    def health(self) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=1) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    def metrics(self) -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, value = line.rsplit(" ", 1)
+                values[name.removeprefix("purehealth_bridge_")] = float(value)
+        return values
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_bridge(*args, **kwargs) -> Iterator[BridgeProcess]:
+    bridge = BridgeProcess(*args, **kwargs).start()
+    try:
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def publish_lines(
+    topic: str, lines: list[bytes], client_id: str, host: str = "127.0.0.1", port: int = 1883
+) -> subprocess.Popen:
+    """Start `mosquitto_pub -l` (QoS 1) publishing one message per line; returns the process (stdin fed)."""
+    proc = subprocess.Popen(
+        [
+            "mosquitto_pub",
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "-q",
+            "1",
+            "-l",
+            "-t",
+            topic,
+            "-i",
+            client_id,
+            "-V",
+            "mqttv5",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b"\n".join(lines) + b"\n")
+    proc.stdin.close()
+    return proc
+
+
+# --- the real services ---------------------------------------------------------------------------------
+def pg_major() -> str:
+    return sorted(os.listdir("/etc/postgresql"), key=int)[-1]
+
+
+def restart_postgres() -> None:
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", pg_major(), "main", "restart"],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+
+def ensure_postgres(url: str) -> None:
+    """Start the cluster if a failed test left it down, and wait until it accepts connections."""
+    try:
+        scalar(url, "SELECT 1")
+        return
+    except psycopg.OperationalError:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", pg_major(), "main", "start"],
+            timeout=60,
+            capture_output=True,
+        )
+    wait_for(lambda: scalar(url, "SELECT 1") == 1, 30, what="PostgreSQL up")
+
+
+def mosquitto_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def broker_up(host: str = "127.0.0.1", port: int = 1883) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def stop_mosquitto() -> None:
+    """SIGTERM (Mosquitto writes its persistence file, then exits), as scripts/services.sh does."""
+    for pid in mosquitto_pids():
+        os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not mosquitto_pids(), 20, 0.1, what="Mosquitto stopped")
+
+
+def start_mosquitto() -> None:
+    if not mosquitto_pids():
+        subprocess.run(["mosquitto", "-d", "-c", MOSQUITTO_CONF], check=True, timeout=20)
+    wait_for(broker_up, 20, 0.1, what="Mosquitto listening")

@@ -1,0 +1,240 @@
+"""Fault tests of the bridge against the real Mosquitto and PostgreSQL: kill -9, database restart, broker
+restart, SIGTERM drain and 10,000 fuzzed payloads. Each test is bounded (< ~60 s) and leaves both services
+running, even when it fails."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from purehealth_pipelines_tests.live.helpers import (
+    BridgeProcess,
+    add_stations,
+    count_rows,
+    ensure_postgres,
+    publish_lines,
+    restart_postgres,
+    running_bridge,
+    scalar,
+    start_mosquitto,
+    stop_mosquitto,
+    unique,
+    wait_for,
+)
+from realtime_bridge.simulator import malformed_payload, reading_payload
+
+pytestmark = pytest.mark.timeout(120)
+
+VALUES = {"temp_c": 27.5, "do_mg_l": 6.8, "ph": 7.6, "ec_us_cm": 410.0, "turbidity_ntu": 12.0}
+BASE_TS = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def make_lines(n: int, offset: int = 0) -> list[bytes]:
+    return [
+        reading_payload(
+            "",
+            BASE_TS + timedelta(seconds=offset + i),
+            {**VALUES, "do_mg_l": 6.0 + (i % 100) / 100},
+            seq=offset + i,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def live(module_warehouse_url, mqtt_broker, tmp_path):
+    """A private topic root, stations and log folder for one test; services guaranteed up afterwards."""
+    prefix = unique("T").upper()
+    stations = [f"{prefix}-{i}" for i in range(4)]
+    add_stations(module_warehouse_url, stations)
+    root = f"test/{prefix}/purehealth/v1"
+    try:
+        yield {
+            "url": module_warehouse_url,
+            "prefix": prefix,
+            "stations": stations,
+            "root": root,
+            "logs": tmp_path,
+        }
+    finally:
+        start_mosquitto()
+        ensure_postgres(module_warehouse_url)
+
+
+def assert_exactly_once(url: str, prefix: str, stations: list[str], per_station: int) -> None:
+    expected = len(stations) * per_station * len(VALUES)
+    assert count_rows(url, prefix) == expected
+    # Every (station, parameter, ts) present once: the count per key is 1 and the ts range is complete.
+    missing = scalar(
+        url,
+        """SELECT count(*) FROM unnest(%s::text[]) s(station_id)
+             CROSS JOIN generate_series(%s::timestamptz, %s::timestamptz, interval '1 second') g(ts)
+            WHERE NOT EXISTS (SELECT 1 FROM raw.sensor_readings r
+                               WHERE r.station_id = s.station_id AND r.ts = g.ts
+                                 AND r.parameter = 'do_mg_l')""",
+        (stations, BASE_TS, BASE_TS + timedelta(seconds=per_station - 1)),
+    )
+    assert missing == 0
+
+
+def test_kill9_mid_stream_then_restart_lands_every_reading_exactly_once(live) -> None:
+    url, prefix, stations = live["url"], live["prefix"], live["stations"]
+    per_station = 6_000
+    client_id = unique("bridge-k9")
+    bridge = BridgeProcess(url, client_id, live["root"], live["logs"], "--batch-max", "500").start()
+    try:
+        publishers = [
+            publish_lines(f"{live['root']}/stations/{s}/readings", make_lines(per_station), unique("pub"))
+            for s in stations
+        ]
+        wait_for(lambda: count_rows(url, prefix) > 0, 20, 0.01, what="first rows landed")
+        bridge.kill9()
+        landed_at_kill = count_rows(url, prefix)
+        for proc in publishers:
+            assert proc.wait(30) == 0, proc.stderr.read()
+        assert landed_at_kill < len(stations) * per_station * len(VALUES), (
+            "kill came too late to test anything"
+        )
+        # Same client id: the broker resumes the session and redelivers everything not acknowledged.
+        bridge = BridgeProcess(url, client_id, live["root"], live["logs"]).start()
+        expected = len(stations) * per_station * len(VALUES)
+        wait_for(lambda: count_rows(url, prefix) >= expected, 45, 0.2, what="all rows after restart")
+        time.sleep(0.5)  # anything still redelivered must change nothing
+        assert_exactly_once(url, prefix, stations, per_station)
+        assert (
+            scalar(url, "SELECT count(*) FROM ops.dead_letters WHERE origin LIKE %s", (live["root"] + "%",))
+            == 0
+        )
+    finally:
+        bridge.stop()
+
+
+def test_postgres_restart_mid_stream_loses_nothing(live) -> None:
+    url, prefix, stations = live["url"], live["prefix"], live["stations"][:2]
+    per_station = 3_000
+    with running_bridge(url, unique("bridge-pg"), live["root"], live["logs"]) as bridge:
+        publishers = []
+        # Paced so that the restart falls in the middle of the stream: 2 × 3,000 messages over ~6 s.
+        for chunk in range(6):
+            publishers += [
+                publish_lines(
+                    f"{live['root']}/stations/{s}/readings",
+                    make_lines(500, offset=chunk * 500),
+                    unique("pub"),
+                )
+                for s in stations
+            ]
+            if chunk == 2:
+                restart_postgres()
+            time.sleep(0.5)
+        for proc in publishers:
+            assert proc.wait(30) == 0, proc.stderr.read()
+        expected = len(stations) * per_station * len(VALUES)
+        wait_for(lambda: count_rows(url, prefix) >= expected, 45, 0.3, what="all rows after the DB restart")
+        assert_exactly_once(url, prefix, stations, per_station)
+        metrics = bridge.metrics()
+        assert metrics["db_errors_total"] >= 1, "the restart was not noticed: the test proved nothing"
+        assert bridge.health()[0] == 200
+
+
+def test_mosquitto_restart_bridge_reconnects_and_resumes_session(live) -> None:
+    url, prefix, stations = live["url"], live["prefix"], live["stations"][:2]
+    with running_bridge(url, unique("bridge-mq"), live["root"], live["logs"], "--batch-max", "200") as bridge:
+        first = [
+            publish_lines(f"{live['root']}/stations/{s}/readings", make_lines(5_000), unique("pub"))
+            for s in stations
+        ]
+        for proc in first:
+            assert proc.wait(30) == 0, proc.stderr.read()
+        # The broker holds the session's unacknowledged messages; stopping it saves them (persistence on).
+        stop_mosquitto()
+        wait_for(lambda: bridge.health()[0] == 503, 10, 0.1, what="bridge reports the broker down")
+        start_mosquitto()
+        wait_for(lambda: bridge.health()[0] == 200, 40, 0.2, what="bridge reconnected")
+        second = [
+            publish_lines(
+                f"{live['root']}/stations/{s}/readings", make_lines(1_000, offset=5_000), unique("pub")
+            )
+            for s in stations
+        ]
+        for proc in second:
+            assert proc.wait(30) == 0, proc.stderr.read()
+        expected = len(stations) * 6_000 * len(VALUES)
+        wait_for(
+            lambda: count_rows(url, prefix) >= expected, 45, 0.3, what="all rows after the broker restart"
+        )
+        assert_exactly_once(url, prefix, stations, 6_000)
+        assert bridge.metrics()["mqtt_connects_total"] >= 2
+
+
+def test_sigterm_drains_commits_acks_and_exits(live) -> None:
+    url, prefix, stations = live["url"], live["prefix"], live["stations"][:1]
+    client_id = unique("bridge-term")
+    bridge = BridgeProcess(url, client_id, live["root"], live["logs"]).start()
+    proc = publish_lines(f"{live['root']}/stations/{stations[0]}/readings", make_lines(4_000), unique("pub"))
+    wait_for(lambda: count_rows(url, prefix) > 0, 20, 0.01, what="first rows")
+    assert bridge.stop(timeout=30) == 0
+    assert "drained" in bridge.log_text()
+    assert proc.wait(30) == 0
+    # Whatever was not taken before SIGTERM is still in the session: a restart finishes the job.
+    with running_bridge(url, client_id, live["root"], live["logs"]):
+        wait_for(lambda: count_rows(url, prefix) >= 4_000 * len(VALUES), 40, 0.2, what="all rows")
+        assert_exactly_once(url, prefix, stations, 4_000)
+
+
+def test_ten_thousand_fuzzed_payloads_are_dead_lettered_and_valid_traffic_lands(live) -> None:
+    url, prefix, stations, root = live["url"], live["prefix"], live["stations"], live["root"]
+    rng = random.Random(20250601)
+    now = datetime.now(UTC)
+    with running_bridge(url, unique("bridge-fuzz"), root, live["logs"]) as bridge:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=unique("fuzzer"), protocol=mqtt.MQTTv5
+        )
+        client.max_inflight_messages_set(0)
+        client.connect("127.0.0.1", 1883)
+        client.loop_start()
+        valid = 0
+        kinds: dict[str, int] = {}
+        last = None
+        for i in range(10_000):
+            station = stations[i % len(stations)]
+            if i % 10 == 0:  # valid traffic around the garbage
+                payload = reading_payload(station, BASE_TS + timedelta(seconds=valid), VALUES, seq=valid)
+                client.publish(f"{root}/stations/{station}/readings", payload, qos=1)
+                valid += 1
+            if i % 97 == 0:  # an unregistered station
+                kind, payload = "unknown_station", reading_payload("", now, VALUES)
+                topic = f"{root}/stations/NOT-{prefix}/readings"
+            else:
+                kind, payload = malformed_payload(rng, now)
+                topic = f"{root}/stations/{station}/readings"
+            kinds[kind] = kinds.get(kind, 0) + 1
+            last = client.publish(topic, payload, qos=1)
+        last.wait_for_publish(30)
+        client.loop_stop()
+        client.disconnect()
+
+        def dead() -> int:
+            return scalar(url, "SELECT count(*) FROM ops.dead_letters WHERE origin LIKE %s", (root + "%",))
+
+        wait_for(lambda: dead() >= 10_000, 50, 0.3, what="10,000 dead letters")
+        wait_for(lambda: count_rows(url, prefix) >= valid * len(VALUES), 20, 0.2, what="valid rows")
+        assert dead() == 10_000
+        assert count_rows(url, prefix) == valid * len(VALUES)
+        assert bridge.proc.poll() is None and bridge.health()[0] == 200
+        reasons = dict(scalar_rows(url, root))
+        assert set(reasons) >= {"invalid_json", "unknown_station", "bad_timestamp", "value_not_a_number"}
+        assert len(kinds) >= 20
+
+
+def scalar_rows(url: str, root: str) -> list[tuple[str, int]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT reason, count(*) FROM ops.dead_letters WHERE origin LIKE %s GROUP BY 1", (root + "%",)
+        ).fetchall()

@@ -1,0 +1,217 @@
+"""WebSocket broadcaster against the real PostgreSQL (LISTEN/NOTIFY) and, end to end, the real bridge and
+broker: authentication, station filters, alerts, replay, and a stalled client dropped while others go on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from purehealth_pipelines_tests.live.helpers import (
+    add_stations,
+    count_rows,
+    free_port,
+    publish_lines,
+    running_bridge,
+    unique,
+)
+from realtime_bridge.broadcaster import CLOSE_TOO_SLOW, Broadcaster, BroadcasterConfig, sign_token
+from realtime_bridge.simulator import reading_payload
+
+pytestmark = pytest.mark.timeout(90)
+TOKEN = "test-token-123"
+SECRET = b"s3cret"
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def start(url: str, **overrides) -> tuple[Broadcaster, asyncio.Future, asyncio.Task, str]:
+    port = free_port()
+    config = BroadcasterConfig(
+        database_url=url, port=port, tokens=frozenset({TOKEN}), secret=SECRET, **overrides
+    )
+    broadcaster = Broadcaster(config)
+    stop = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(broadcaster.serve(stop))
+    await asyncio.wait_for(broadcaster.ready.wait(), 10)
+    return broadcaster, stop, task, f"ws://127.0.0.1:{port}/"
+
+
+async def shutdown(stop: asyncio.Future, task: asyncio.Task) -> None:
+    stop.set_result(None)
+    await asyncio.wait_for(task, 10)
+
+
+async def receive_until(ws, predicate, timeout: float = 15) -> list[dict]:
+    """Collect data messages (frames are JSON arrays) until predicate(messages) holds."""
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not predicate(messages):
+        raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
+        decoded = json.loads(raw)
+        messages.extend(decoded if isinstance(decoded, list) else [decoded])
+    return messages
+
+
+def test_unauthenticated_connections_are_refused(module_warehouse_url) -> None:
+    async def scenario() -> None:
+        broadcaster, stop, task, uri = await start(module_warehouse_url)
+        try:
+            for bad in (
+                uri,
+                uri + "?token=wrong",
+                uri + "?token=" + sign_token(b"other", "x", int(time.time()) + 60),
+                uri + "?token=" + sign_token(SECRET, "x", int(time.time()) - 1),
+            ):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(bad, compression=None):
+                        pass
+                assert refused.value.response.status_code == 401
+            async with connect(uri + "?token=" + TOKEN, compression=None) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+            signed = sign_token(SECRET, "dashboard-7", int(time.time()) + 60)
+            async with connect(
+                uri, additional_headers={"Authorization": f"Bearer {signed}"}, compression=None
+            ) as ws:
+                assert json.loads(await ws.recv())["client"] == "dashboard-7"
+            assert broadcaster.counters["auth_refused_total"] == 4
+        finally:
+            await shutdown(stop, task)
+
+    run(scenario())
+
+
+def test_station_filter_alerts_and_replay_end_to_end(module_warehouse_url, mqtt_broker, tmp_path) -> None:
+    url = module_warehouse_url
+    prefix = unique("W").upper()
+    s1, s2 = f"{prefix}-1", f"{prefix}-2"
+    add_stations(url, [s1, s2])
+    root = f"test/{prefix}/purehealth/v1"
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+    async def scenario() -> None:
+        _, stop, task, uri = await start(url)
+        try:
+            async with (
+                connect(f"{uri}?token={TOKEN}&stations={s1}", compression=None) as only_s1,
+                connect(f"{uri}?token={TOKEN}", compression=None) as only_s2,
+                connect(f"{uri}?token={TOKEN}&stations=*", compression=None) as everything,
+            ):
+                for ws in (only_s1, only_s2, everything):
+                    assert json.loads(await ws.recv())["type"] == "hello"
+                await only_s2.send(json.dumps({"action": "subscribe", "stations": [s2]}))
+                assert json.loads(await only_s2.recv()) == {"type": "subscribed", "stations": [s2]}
+                since = datetime.now(UTC)
+                for station in (s1, s2):
+                    lines = [
+                        reading_payload(
+                            station, base + timedelta(seconds=i), {"do_mg_l": 7.0, "ph": 7.5}, seq=i
+                        )
+                        for i in range(20)
+                    ]
+                    await asyncio.to_thread(
+                        lambda s=station, ls=lines: publish_lines(
+                            f"{root}/stations/{s}/readings", ls, unique("pub")
+                        ).wait(20)
+                    )
+                got_s1 = await receive_until(only_s1, lambda m: len(m) >= 20)
+                got_s2 = await receive_until(only_s2, lambda m: len(m) >= 20)
+                got_all = await receive_until(everything, lambda m: len(m) >= 40)
+                assert {m["station_id"] for m in got_s1} == {s1} and len(got_s1) == 20
+                assert {m["station_id"] for m in got_s2} == {s2} and len(got_s2) == 20
+                assert {m["station_id"] for m in got_all} == {s1, s2}
+                assert all(
+                    m["type"] == "reading" and m["values"] == {"do_mg_l": 7.0, "ph": 7.5} for m in got_all
+                )
+                # Alerts/forecasts from other domains: NOTIFY purehealth_events.
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(
+                        "SELECT pg_notify('purehealth_events', %s)",
+                        (json.dumps({"type": "alert", "station_id": s2, "level": "warning"}),),
+                    )
+                alert = await receive_until(only_s2, lambda m: bool(m))
+                assert alert[0]["type"] == "alert" and alert[0]["station_id"] == s2
+                assert (await receive_until(everything, lambda m: bool(m)))[0]["type"] == "alert"
+                # Nothing for s1's client: its next message is the replay answer, not the s2 alert.
+                await only_s1.send(json.dumps({"action": "replay", "since": since.isoformat()}))
+                replayed = await receive_until(
+                    only_s1, lambda m: m and m[-1].get("type") == "replay_complete"
+                )
+                readings = [m for m in replayed if m["type"] == "reading"]
+                assert len(readings) == 20 and {m["station_id"] for m in readings} == {s1}
+                assert all(m["replay"] for m in readings)
+        finally:
+            await shutdown(stop, task)
+
+    with running_bridge(url, unique("bridge-ws"), root, tmp_path):
+        run(scenario())
+        assert count_rows(url, prefix) == 80
+
+
+def test_a_stalled_client_is_dropped_while_others_keep_receiving(module_warehouse_url, caplog) -> None:
+    url = module_warehouse_url
+    station = unique("SLOW")
+    caplog.set_level(logging.WARNING, logger="realtime_bridge.broadcaster")
+
+    async def scenario() -> None:
+        broadcaster, stop, task, uri = await start(
+            url, max_pending_frames=20, max_pending_bytes=256 * 1024, send_buffer_bytes=8192, window_s=0.01
+        )
+        try:
+            # The stalled client: a tiny receive buffer and it never reads.
+            stalled_sock = socket.socket()
+            stalled_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled_sock.connect(("127.0.0.1", int(uri.rsplit(":", 1)[1].strip("/"))))
+            stalled = await connect(
+                f"{uri}?token={TOKEN}&stations={station}", sock=stalled_sock, compression=None, max_queue=1
+            )
+            healthy = await connect(f"{uri}?token={TOKEN}&stations={station}", compression=None)
+            assert json.loads(await healthy.recv())["type"] == "hello"
+            fragment = json.dumps(
+                {
+                    "type": "reading",
+                    "station_id": station,
+                    "ts": "2025-01-01T00:00:00+00:00",
+                    "values": {"do_mg_l": 7.0},
+                    "pad": "x" * 400,
+                }
+            )
+            payload = "\n".join(
+                [f"{station}\t{fragment}"] * 12
+            )  # ~6 kB per notification, like a bridge batch
+            received = 0
+
+            async def drain_healthy() -> None:
+                nonlocal received
+                while received < 3000:
+                    received += len(json.loads(await healthy.recv()))
+
+            reader = asyncio.create_task(drain_healthy())
+            with psycopg.connect(url, autocommit=True) as conn:
+                for _ in range(250):
+                    conn.execute("SELECT pg_notify('purehealth_readings', %s)", (payload,))
+                    await asyncio.sleep(0.002)
+            await asyncio.wait_for(reader, 30)
+            assert received == 3000  # the healthy client got everything
+            assert broadcaster.counters["clients_dropped_slow_total"] == 1
+            assert len(broadcaster.clients) == 1
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(stalled.recv(), 20)
+            assert closed.value.rcvd is None or closed.value.rcvd.code == CLOSE_TOO_SLOW
+            await healthy.close()
+        finally:
+            await shutdown(stop, task)
+
+    run(scenario())
+    assert any("dropping slow client" in r.getMessage() for r in caplog.records)

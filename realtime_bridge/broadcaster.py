@@ -1,0 +1,453 @@
+"""WebSocket broadcaster: committed readings, alerts and forecasts to authenticated clients.
+
+Inputs (PostgreSQL LISTEN, so only committed data is ever pushed — NOTIFY is delivered at COMMIT):
+- channel `purehealth_readings`: written by the bridge in the same transaction as the rows; payload = lines
+  `station_id\\t{"type":"reading",...}` (up to ~7.8 kB per notification). Fragments are forwarded to
+  clients verbatim, never re-parsed.
+- channel `purehealth_events`: for the other domains; payload = one JSON object
+  `{"type": "alert"|"forecast", "station_id": "...", ...}` (station_id optional = every client). E.g.
+  `SELECT pg_notify('purehealth_events', json_build_object('type','alert','station_id',s,...)::text)` in the
+  transaction that writes mart.alerts / mart.forecasts.
+
+Fan-out: each client has a pending list filled as notifications arrive; every `window` (25 ms default) the
+pending fragments become one frame (a JSON array of messages) queued for that client, so a client gets at
+most one frame per window. Each client has its own sender task and a bounded frame queue: a client that
+cannot keep up (queue over `max_pending_frames` or `max_pending_bytes`) is closed with code 4008 and a log
+line — it never slows the others, because nobody waits on its socket but its own sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+from websockets.asyncio.server import Request, Response, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+log = logging.getLogger("realtime_bridge.broadcaster")
+
+READINGS_CHANNEL = "purehealth_readings"
+EVENTS_CHANNEL = "purehealth_events"
+EVENT_TYPES = frozenset({"alert", "forecast"})
+CLOSE_TOO_SLOW = 4008  # application close code: "you fell too far behind"
+CLOSE_BAD_REQUEST = 4400
+
+
+def sign_token(secret: bytes, client: str, expires_at: int) -> str:
+    """A signed token `client.expires_at.hexsig` (HMAC-SHA256), for deployments without a token list."""
+    message = f"{client}.{expires_at}".encode()
+    return f"{client}.{expires_at}.{hmac.new(secret, message, hashlib.sha256).hexdigest()}"
+
+
+def check_token(token: str, tokens: frozenset[str], secret: bytes | None, now: float) -> str | None:
+    """The client name if `token` is a configured token or a valid unexpired signed one, else None."""
+    for known in tokens:
+        if hmac.compare_digest(token.encode(), known.encode()):
+            return f"token:{known[:4]}…"
+    if secret is not None:
+        client, _, rest = token.partition(".")
+        expires, _, signature = rest.partition(".")
+        if client and expires.isdigit() and signature:
+            expected = sign_token(secret, client, int(expires)).rsplit(".", 1)[1]
+            if hmac.compare_digest(signature, expected) and int(expires) > now:
+                return client
+    return None
+
+
+@dataclass
+class BroadcasterConfig:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8765
+    tokens: frozenset[str] = frozenset()
+    secret: bytes | None = None
+    window_s: float = 0.025
+    max_pending_frames: int = 200
+    max_pending_bytes: int = 4 * 1024 * 1024
+    send_buffer_bytes: int = 0
+    replay_limit: int = 10_000
+
+
+@dataclass(eq=False)
+class Client:
+    ws: ServerConnection
+    name: str
+    stations: set[str] = field(default_factory=set)
+    everything: bool = False
+    pending: list[str] = field(default_factory=list)
+    frames: deque[str] = field(default_factory=deque)
+    queued_bytes: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False
+    sent_frames: int = 0
+
+
+class Broadcaster:
+    def __init__(self, config: BroadcasterConfig) -> None:
+        self.config = config
+        self.clients: set[Client] = set()
+        self.by_station: dict[str, set[Client]] = {}
+        self.everything: set[Client] = set()
+        self.everything_pending: list[str] = []
+        self.dirty: set[Client] = set()
+        self.counters = {
+            "notifications_total": 0,
+            "readings_total": 0,
+            "events_total": 0,
+            "frames_total": 0,
+            "clients_dropped_slow_total": 0,
+            "auth_refused_total": 0,
+            "clients_connected_total": 0,
+        }
+        self.listening = False
+        self.ready = asyncio.Event()
+
+    # --- routing ------------------------------------------------------------------------------------------
+    def subscribe(self, client: Client, stations: list[str] | str) -> None:
+        if stations == "*":
+            client.everything = True
+            self.everything.add(client)
+            return
+        for station in stations:
+            client.stations.add(station)
+            self.by_station.setdefault(station, set()).add(client)
+
+    def unsubscribe(self, client: Client, stations: list[str] | str) -> None:
+        if stations == "*":
+            client.everything = False
+            self.everything.discard(client)
+            stations = list(client.stations)
+        for station in stations:
+            client.stations.discard(station)
+            members = self.by_station.get(station)
+            if members is not None:
+                members.discard(client)
+                if not members:
+                    del self.by_station[station]
+
+    def remove(self, client: Client) -> None:
+        self.unsubscribe(client, "*")
+        self.clients.discard(client)
+        self.dirty.discard(client)
+
+    def route(self, station_id: str | None, fragment: str) -> None:
+        if station_id is None:
+            targets: set[Client] | list[Client] = self.clients
+        else:
+            self.everything_pending.append(fragment)
+            targets = self.by_station.get(station_id, ())
+        for client in targets:
+            if station_id is None or not client.everything:
+                client.pending.append(fragment)
+                self.dirty.add(client)
+
+    def on_readings(self, payload: str) -> None:
+        self.counters["notifications_total"] += 1
+        for line in payload.split("\n"):
+            station_id, sep, fragment = line.partition("\t")
+            if sep:
+                self.counters["readings_total"] += 1
+                self.route(station_id, fragment)
+
+    def on_event(self, payload: str) -> None:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            log.warning("ignoring a %s notification that is not JSON: %.200s", EVENTS_CHANNEL, payload)
+            return
+        if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
+            log.warning(
+                "ignoring a %s notification without type alert|forecast: %.200s", EVENTS_CHANNEL, payload
+            )
+            return
+        self.counters["events_total"] += 1
+        station_id = event.get("station_id")
+        self.route(
+            station_id if isinstance(station_id, str) else None, json.dumps(event, separators=(",", ":"))
+        )
+
+    # --- per-window flush ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        if self.everything_pending:
+            frame = "[" + ",".join(self.everything_pending) + "]"
+            self.everything_pending = []
+            for client in list(self.everything):
+                self.enqueue(client, frame)
+        dirty, self.dirty = self.dirty, set()
+        for client in dirty:
+            if client.pending and not client.dropped:
+                frame = "[" + ",".join(client.pending) + "]"
+                client.pending = []
+                self.enqueue(client, frame)
+
+    def enqueue(self, client: Client, frame: str) -> None:
+        if client.dropped:
+            return
+        cfg = self.config
+        if (
+            len(client.frames) >= cfg.max_pending_frames
+            or client.queued_bytes + len(frame) > cfg.max_pending_bytes
+        ):
+            self.drop_slow(client)
+            return
+        client.frames.append(frame)
+        client.queued_bytes += len(frame)
+        client.wake.set()
+
+    def drop_slow(self, client: Client) -> None:
+        client.dropped = True
+        self.counters["clients_dropped_slow_total"] += 1
+        log.warning(
+            "dropping slow client %s (%s): %d frames / %d bytes not yet sent; close code %d",
+            client.name,
+            client.ws.remote_address,
+            len(client.frames),
+            client.queued_bytes,
+            CLOSE_TOO_SLOW,
+        )
+        self.remove(client)
+        client.frames.clear()
+        client.wake.set()
+        # Close without waiting for the handshake: a stalled peer would not answer it anyway.
+        asyncio.get_running_loop().create_task(client.ws.close(CLOSE_TOO_SLOW, "client too slow"))
+
+    async def sender(self, client: Client) -> None:
+        ws = client.ws
+        while not client.dropped:
+            await client.wake.wait()
+            client.wake.clear()
+            while client.frames and not client.dropped:
+                frame = client.frames.popleft()
+                client.queued_bytes -= len(frame)
+                await ws.send(frame)
+                client.sent_frames += 1
+                self.counters["frames_total"] += 1
+
+    async def flusher(self) -> None:
+        window = self.config.window_s
+        while True:
+            await asyncio.sleep(window)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("flush failed")
+
+    # --- PostgreSQL input ---------------------------------------------------------------------------------
+    async def listener(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.config.database_url, autocommit=True, application_name="purehealth-broadcaster"
+                ) as conn:
+                    await conn.execute(f"LISTEN {READINGS_CHANNEL}")
+                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    self.listening = True
+                    self.ready.set()
+                    delay = 0.5
+                    log.info("listening on %s and %s", READINGS_CHANNEL, EVENTS_CHANNEL)
+                    async for notify in conn.notifies():
+                        if notify.channel == READINGS_CHANNEL:
+                            self.on_readings(notify.payload)
+                        else:
+                            self.on_event(notify.payload)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.listening = False
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def replay(self, client: Client, request: dict) -> None:
+        """Readings committed since `since` (ingested_at), for the client's stations; then replay_complete."""
+        try:
+            since = datetime.fromisoformat(str(request["since"]))
+            if since.tzinfo is None:
+                raise ValueError("since needs a UTC offset")
+        except (KeyError, ValueError) as exc:
+            await client.ws.send(
+                json.dumps({"type": "error", "error": f"replay needs 'since' (ISO-8601): {exc}"})
+            )
+            return
+        stations = request.get("stations") or (None if client.everything else sorted(client.stations))
+        limit = min(int(request.get("limit", self.config.replay_limit)), self.config.replay_limit)
+        async with await psycopg.AsyncConnection.connect(self.config.database_url, autocommit=True) as conn:
+            cursor = await conn.execute(
+                """SELECT station_id, ts, jsonb_object_agg(parameter, value), max(sensor_id), max(seq),
+                          max(ingested_at)
+                     FROM raw.sensor_readings
+                    WHERE ingested_at > %(since)s
+                      AND (%(all)s OR station_id = ANY(%(stations)s))
+                    GROUP BY station_id, ts
+                    ORDER BY max(ingested_at), station_id, ts
+                    LIMIT %(limit)s""",
+                {"since": since, "all": stations is None, "stations": stations or [], "limit": limit},
+            )
+            rows = await cursor.fetchall()
+        messages = []
+        for station_id, ts, values, sensor_id, seq, _ in rows:
+            message = {
+                "type": "reading",
+                "station_id": station_id,
+                "ts": ts.isoformat(),
+                "values": values,
+                "replay": True,
+            }
+            if sensor_id is not None:
+                message["sensor_id"] = sensor_id
+            if seq is not None:
+                message["seq"] = seq
+            messages.append(message)
+        until = rows[-1][5].isoformat() if rows else since.isoformat()
+        if messages:
+            await client.ws.send(json.dumps(messages, separators=(",", ":")))
+        await client.ws.send(
+            json.dumps(
+                {
+                    "type": "replay_complete",
+                    "count": len(messages),
+                    "until": until,
+                    "truncated": len(rows) == limit,
+                }
+            )
+        )
+
+    # --- WebSocket side -----------------------------------------------------------------------------------
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path)
+        if path.path == "/health":
+            body = {"listening": self.listening, "clients": len(self.clients), **self.counters}
+            status = HTTPStatus.OK if self.listening else HTTPStatus.SERVICE_UNAVAILABLE
+            return connection.respond(status, json.dumps(body) + "\n")
+        if path.path == "/metrics":
+            gauges = {"clients": len(self.clients), "listening": int(self.listening)}
+            lines = [
+                f"purehealth_broadcaster_{k} {v}" for k, v in sorted({**self.counters, **gauges}.items())
+            ]
+            return connection.respond(HTTPStatus.OK, "\n".join(lines) + "\n")
+        query = parse_qs(path.query)
+        token = (query.get("token") or [""])[0]
+        header = request.headers.get("Authorization", "")
+        if not token and header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        name = check_token(token, self.config.tokens, self.config.secret, time.time()) if token else None
+        if name is None:
+            self.counters["auth_refused_total"] += 1
+            log.info(
+                "refused WebSocket connection from %s: %s",
+                connection.remote_address,
+                "no token" if not token else "invalid token",
+            )
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required\n")
+        connection.purehealth_client = name  # type: ignore[attr-defined]
+        return None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        if self.config.send_buffer_bytes:
+            sock = ws.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_bytes)
+        client = Client(ws=ws, name=getattr(ws, "purehealth_client", "?"))
+        stations_param = (parse_qs(urlsplit(ws.request.path).query).get("stations") or [""])[0]
+        if stations_param:
+            self.subscribe(client, "*" if stations_param == "*" else stations_param.split(","))
+        self.clients.add(client)
+        self.counters["clients_connected_total"] += 1
+        sender = asyncio.create_task(self.sender(client))
+        try:
+            await ws.send(
+                json.dumps({"type": "hello", "client": client.name, "stations": self._describe(client)})
+            )
+            async for raw in ws:
+                await self.on_client_message(client, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.remove(client)
+            client.dropped = True
+            client.wake.set()
+            sender.cancel()
+
+    @staticmethod
+    def _describe(client: Client) -> list[str] | str:
+        return "*" if client.everything else sorted(client.stations)
+
+    async def on_client_message(self, client: Client, raw: str | bytes) -> None:
+        try:
+            request = json.loads(raw)
+            action = request["action"]
+        except (ValueError, KeyError, TypeError):
+            await client.ws.send(json.dumps({"type": "error", "error": "send JSON {action: subscribe|...}"}))
+            return
+        if action in ("subscribe", "unsubscribe"):
+            stations = request.get("stations")
+            if stations != "*" and not (
+                isinstance(stations, list) and all(isinstance(s, str) for s in stations)
+            ):
+                await client.ws.send(json.dumps({"type": "error", "error": "stations must be a list or '*'"}))
+                return
+            (self.subscribe if action == "subscribe" else self.unsubscribe)(client, stations)
+            await client.ws.send(json.dumps({"type": "subscribed", "stations": self._describe(client)}))
+        elif action == "replay":
+            await self.replay(client, request)
+        else:
+            await client.ws.send(json.dumps({"type": "error", "error": f"unknown action {action!r}"}))
+
+    async def serve(self, stop: asyncio.Future | None = None) -> None:
+        tasks = [asyncio.create_task(self.listener()), asyncio.create_task(self.flusher())]
+        async with serve(
+            self.handler,
+            self.config.host,
+            self.config.port,
+            process_request=self.process_request,
+            compression=None,
+            max_size=65_536,
+            ping_interval=20,
+            ping_timeout=20,
+        ) as server:
+            log.info(
+                "broadcaster on ws://%s:%d/ (window %.0f ms)",
+                self.config.host,
+                self.config.port,
+                self.config.window_s * 1000,
+            )
+            try:
+                if stop is None:
+                    await asyncio.Future()
+                else:
+                    await stop
+            finally:
+                server.close()
+                for task in tasks:
+                    task.cancel()
+
+
+def run_broadcaster(config: BroadcasterConfig) -> int:
+    import signal
+
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)  # not one INFO line per connection
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        await Broadcaster(config).serve(stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+    return 0

@@ -1,0 +1,213 @@
+"""`purehealth bridge`, `purehealth broadcast`, `purehealth simulate` (also `python -m realtime_bridge`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import timedelta
+
+from purehealth_pipelines import settings
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from realtime_bridge.bridge import Bridge, BridgeConfig
+
+    config = BridgeConfig(
+        database_url=args.url or settings.warehouse_url(),
+        mqtt_host=args.mqtt_host or settings.mqtt_host(),
+        mqtt_port=args.mqtt_port or settings.mqtt_port(),
+        client_id=args.client_id,
+        share_group=args.share_group,
+        topic_root=args.topic_root,
+        session_expiry_s=args.session_expiry,
+        batch_max=args.batch_max,
+        batch_wait_s=args.batch_wait_ms / 1000.0,
+        receive_maximum=args.receive_maximum,
+        http_host=args.http_host,
+        http_port=args.http_port,
+        offline_after=timedelta(seconds=args.offline_after),
+        health_check_interval_s=args.health_interval,
+        notify=not args.no_broadcast,
+    )
+    return Bridge(config).run()
+
+
+def _broadcast(args: argparse.Namespace) -> int:
+    from realtime_bridge.broadcaster import BroadcasterConfig, run_broadcaster
+
+    tokens = [t for t in (args.token or []) if t]
+    tokens += [t for t in os.environ.get("PUREHEALTH_WS_TOKENS", "").split(",") if t]
+    secret = args.secret or os.environ.get("PUREHEALTH_WS_SECRET") or None
+    if not tokens and not secret:
+        print("error: give --token (repeatable), PUREHEALTH_WS_TOKENS or a signing --secret", file=sys.stderr)
+        return 2
+    config = BroadcasterConfig(
+        database_url=args.url or settings.warehouse_url(),
+        host=args.host,
+        port=args.port,
+        tokens=frozenset(tokens),
+        secret=secret.encode() if secret else None,
+        window_s=args.window_ms / 1000.0,
+        max_pending_frames=args.max_pending_frames,
+        max_pending_bytes=args.max_pending_bytes,
+        send_buffer_bytes=args.send_buffer,
+    )
+    return run_broadcaster(config)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from realtime_bridge.simulator import SimulatorConfig, run_simulator
+
+    config = SimulatorConfig(
+        database_url=args.url or settings.warehouse_url(),
+        mqtt_host=args.mqtt_host or settings.mqtt_host(),
+        mqtt_port=args.mqtt_port or settings.mqtt_port(),
+        stations=args.stations,
+        rate=args.rate,
+        duration_s=args.duration,
+        faults=args.faults,
+        topic_root=args.topic_root,
+        seed=args.seed,
+        heartbeat_every_s=args.heartbeat_every,
+    )
+    return run_simulator(config)
+
+
+def _common(parser: argparse.ArgumentParser, mqtt: bool = True) -> None:
+    parser.add_argument("--url", help="warehouse URL (default: PUREHEALTH_WAREHOUSE_URL)")
+    if mqtt:
+        parser.add_argument("--mqtt-host", help="broker host (default: PUREHEALTH_MQTT_HOST or 127.0.0.1)")
+        parser.add_argument(
+            "--mqtt-port", type=int, help="broker port (default: PUREHEALTH_MQTT_PORT or 1883)"
+        )
+        parser.add_argument(
+            "--topic-root", default="purehealth/v1", help="topic tree root (default purehealth/v1)"
+        )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    bridge = commands.add_parser(
+        "bridge",
+        help="MQTT -> raw.sensor_readings (QoS 1, ack after commit, dead letters, sensor health)",
+        description=(
+            "Subscribe to <root>/stations/+/readings and /status (QoS 1, persistent MQTT v5 session),"
+            " validate, land readings in raw.sensor_readings in batches (idempotent), dead-letter what is"
+            " invalid, keep ops.sensor_health, and acknowledge each message only after COMMIT. Several"
+            " instances share the load with --share-group (each with its own --client-id). SIGTERM drains"
+            " and exits cleanly."
+        ),
+    )
+    _common(bridge)
+    bridge.add_argument(
+        "--client-id",
+        default=os.environ.get("PUREHEALTH_BRIDGE_CLIENT_ID", "purehealth-bridge-1"),
+        help="stable MQTT client id: the persistent session is keyed on it",
+    )
+    bridge.add_argument("--share-group", help="use the shared subscription $share/<group>/... (load sharing)")
+    bridge.add_argument(
+        "--session-expiry",
+        type=int,
+        default=7 * 24 * 3600,
+        help="seconds the broker keeps the session (and queues messages) while we are away",
+    )
+    bridge.add_argument("--batch-max", type=int, default=5000, help="flush a batch at this many messages")
+    bridge.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=10.0,
+        help="flush a batch this long after its first message at the latest",
+    )
+    bridge.add_argument(
+        "--receive-maximum",
+        type=int,
+        default=0,
+        help="MQTT v5 Receive Maximum (default min(65535, 4 x batch-max))",
+    )
+    bridge.add_argument("--http-host", default="127.0.0.1")
+    bridge.add_argument("--http-port", type=int, default=9108, help="/health and /metrics (0 = off)")
+    bridge.add_argument(
+        "--offline-after",
+        type=float,
+        default=300.0,
+        help="seconds of silence after which a station is marked offline",
+    )
+    bridge.add_argument("--health-interval", type=float, default=60.0, help="offline check period (seconds)")
+    bridge.add_argument(
+        "--no-broadcast",
+        action="store_true",
+        help="do not NOTIFY the broadcaster (purehealth_readings channel)",
+    )
+    bridge.set_defaults(handler=_bridge)
+
+    broadcast = commands.add_parser(
+        "broadcast",
+        help="WebSocket broadcaster of committed readings, alerts and forecasts",
+        description=(
+            "Serve ws://HOST:PORT/. Clients authenticate with ?token=... or 'Authorization: Bearer ...'"
+            " (a configured token, or one signed with --secret), subscribe to stations, and receive JSON"
+            " frames (arrays of {type: reading|alert|forecast}). Readings come from the bridge via"
+            " PostgreSQL NOTIFY after commit; alerts/forecasts from NOTIFY on channel purehealth_events."
+        ),
+    )
+    _common(broadcast, mqtt=False)
+    broadcast.add_argument("--host", default="127.0.0.1")
+    broadcast.add_argument("--port", type=int, default=8765)
+    broadcast.add_argument("--token", action="append", help="an accepted client token (repeatable)")
+    broadcast.add_argument("--secret", help="HMAC secret for signed tokens (see realtime_bridge/README.md)")
+    broadcast.add_argument("--window-ms", type=float, default=25.0, help="frame batching window per client")
+    broadcast.add_argument(
+        "--max-pending-frames",
+        type=int,
+        default=200,
+        help="frames queued for one client before it is dropped as too slow",
+    )
+    broadcast.add_argument(
+        "--max-pending-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="bytes queued for one client before it is dropped as too slow",
+    )
+    broadcast.add_argument(
+        "--send-buffer", type=int, default=0, help="socket send buffer per client in bytes (0 = OS default)"
+    )
+    broadcast.set_defaults(handler=_broadcast)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="publish realistic sensor readings for registered stations (optionally with faults)",
+        description=(
+            "Publish readings for N stations from ref.stations at R messages/s in total for S seconds:"
+            " diurnal DO and temperature, noise; with --faults also drift, spikes, stuck sensors, dropouts"
+            " and malformed messages. Heartbeats on /status."
+        ),
+    )
+    _common(simulate)
+    simulate.add_argument(
+        "--stations", type=int, default=10, help="number of registered stations to simulate"
+    )
+    simulate.add_argument(
+        "--rate", type=float, default=10.0, help="readings messages per second (all stations)"
+    )
+    simulate.add_argument("--duration", type=float, default=60.0, help="seconds to run")
+    simulate.add_argument(
+        "--faults", action="store_true", help="inject drift/spikes/stuck/dropouts/malformed"
+    )
+    simulate.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    simulate.add_argument(
+        "--heartbeat-every", type=float, default=30.0, help="heartbeat period per station (s)"
+    )
+    simulate.set_defaults(handler=_simulate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m realtime_bridge")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return args.handler(args)

@@ -1,0 +1,335 @@
+"""The batch writer: one transaction per batch, idempotent, and only then may the bridge acknowledge.
+
+Per batch (ThingsBoard and the prototype do the same, performance.md): validated readings are COPYed (text
+format, built as one string: the per-row Python cost dominates, psycopg's row adapter is slower) into a
+temporary staging table and moved with `INSERT … SELECT … ON CONFLICT DO NOTHING` — COPY cannot skip
+conflicts, and the conflict rule on UNIQUE (station_id, parameter, ts) is what makes a redelivered message a
+no-op. Rejected messages go to ops.dead_letters, station health is upserted, and the broadcaster is told
+through `pg_notify` — all in the same transaction, so nothing is visible (or broadcast) before COMMIT, and a
+failure rolls everything back and the bridge does not acknowledge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+
+from realtime_bridge.validation import (
+    TOPIC_PREFIX,
+    Catalog,
+    Heartbeat,
+    Reading,
+    Rejection,
+    validate_reading,
+    validate_status,
+)
+
+log = logging.getLogger(__name__)
+
+READINGS_CHANNEL = "purehealth_readings"  # bridge -> broadcaster, lines "station_id\t{json}" (README.md)
+NOTIFY_MAX_BYTES = 7_800  # PostgreSQL's NOTIFY payload limit is 8000 bytes
+DEAD_LETTER_SOURCE = "mqtt"
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
+    station_id text, parameter text, ts timestamptz, value double precision, sensor_id text, seq bigint
+) ON COMMIT DELETE ROWS
+"""
+_MOVE_SQL = """
+INSERT INTO raw.sensor_readings (station_id, parameter, ts, value, unit, sensor_id, seq, topic)
+SELECT s.station_id, s.parameter, s.ts, s.value, p.unit, s.sensor_id, s.seq,
+       'purehealth/v1/stations/' || s.station_id || '/readings'
+  FROM bridge_staging s JOIN ref.parameters p ON p.code = s.parameter
+ON CONFLICT (station_id, parameter, ts) DO NOTHING
+"""
+_HEALTH_SQL = """
+INSERT INTO ops.sensor_health AS h
+       (station_id, status, reported_status, last_seen, last_reading_ts, last_heartbeat_at,
+        battery_pct, signal_dbm, messages_total, updated_at)
+SELECT u.station_id, 'online', u.reported_status, now(), u.last_reading_ts, u.last_heartbeat_at,
+       u.battery_pct, u.signal_dbm, u.messages, now()
+  FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::float8[], %s::float8[],
+              %s::bigint[])
+       AS u(station_id, reported_status, last_reading_ts, last_heartbeat_at, battery_pct, signal_dbm,
+            messages)
+ ORDER BY u.station_id
+ON CONFLICT (station_id) DO UPDATE SET
+    status = 'online',
+    offline_since = NULL,
+    reported_status = coalesce(EXCLUDED.reported_status, h.reported_status),
+    last_seen = greatest(h.last_seen, EXCLUDED.last_seen),
+    last_reading_ts = greatest(h.last_reading_ts, EXCLUDED.last_reading_ts),
+    last_heartbeat_at = greatest(h.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
+    battery_pct = coalesce(EXCLUDED.battery_pct, h.battery_pct),
+    signal_dbm = coalesce(EXCLUDED.signal_dbm, h.signal_dbm),
+    messages_total = h.messages_total + EXCLUDED.messages_total,
+    updated_at = now()
+"""
+_OFFLINE_SQL = """
+UPDATE ops.sensor_health SET status = 'offline', offline_since = now(), updated_at = now()
+ WHERE status = 'online' AND last_seen < now() - %s::interval
+RETURNING station_id
+"""
+_RATE_SQL = """
+UPDATE ops.sensor_health
+   SET messages_per_min = (messages_total - rate_base_total) * 60.0
+                          / greatest(extract(epoch FROM now() - rate_checked_at), 1.0),
+       rate_base_total = messages_total, rate_checked_at = now()
+ WHERE rate_checked_at < now() - interval '30 seconds'
+"""
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One received MQTT message waiting for its batch; `generation` is the connection it arrived on."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+
+
+@dataclass
+class BatchResult:
+    messages: int = 0
+    readings: int = 0  # accepted readings messages
+    rows_offered: int = 0
+    rows_inserted: int = 0  # rows new to raw.sensor_readings (offered - inserted = duplicates absorbed)
+    heartbeats: int = 0
+    dead_letters: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def load_catalog(conn: psycopg.Connection, topic_prefix: str = TOPIC_PREFIX) -> Catalog:
+    """Registered active stations and parameter units from ref.*."""
+    stations = frozenset(r[0] for r in conn.execute("SELECT station_id FROM ref.stations WHERE active"))
+    units = dict(conn.execute("SELECT code, unit FROM ref.parameters").fetchall())
+    conn.commit()
+    return Catalog(stations=stations, units=units, topic_prefix=topic_prefix)
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _payload_text(payload: bytes) -> str:
+    """The raw payload as storable text: undecodable bytes escaped, NUL (which text cannot hold) escaped."""
+    return payload.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+
+
+@dataclass
+class _Health:
+    messages: int = 0
+    last_reading_ts: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+    reported_status: str | None = None
+    battery_pct: float | None = None
+    signal_dbm: float | None = None
+
+
+class BatchWriter:
+    """Owns one psycopg connection (non-autocommit) and writes whole batches in single transactions."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        notify: bool = True,
+        max_future: timedelta = timedelta(minutes=5),
+        topic_prefix: str = TOPIC_PREFIX,
+    ) -> None:
+        self.url = url
+        self.topic_prefix = topic_prefix
+        self.notify = notify
+        self.max_future = max_future
+        self.conn: psycopg.Connection | None = None
+        self.catalog: Catalog | None = None
+
+    def connect(self) -> None:
+        self.close()
+        conn = psycopg.connect(self.url, application_name="purehealth-bridge", connect_timeout=5)
+        # Bound every bridge transaction: the Dagster sensor's high-water mark relies on no transaction
+        # holding ingested_at = now() open for long (see purehealth_pipelines/live/sensor.py).
+        conn.execute("SET statement_timeout = '60s'")
+        conn.execute("SET idle_in_transaction_session_timeout = '60s'")
+        conn.execute(_STAGING_DDL)
+        conn.commit()
+        self.conn = conn
+        self.catalog = load_catalog(conn, self.topic_prefix)
+
+    def refresh_catalog(self) -> None:
+        if self.conn is not None:
+            self.catalog = load_catalog(self.conn, self.topic_prefix)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # the connection may be gone
+                self.conn.close()
+        self.conn = None
+
+    def write(self, batch: Sequence[Inbound], now: datetime) -> BatchResult:
+        """Validate and land `batch` in ONE transaction; raises psycopg errors (caller retries, no ack)."""
+        if self.conn is None or self.catalog is None:
+            self.connect()
+        assert self.conn is not None and self.catalog is not None
+        catalog, max_future = self.catalog, self.max_future
+        result = BatchResult(messages=len(batch))
+        lines: list[str] = []
+        notices: list[str] = []
+        dead: list[tuple[str, bytes, Rejection]] = []
+        health: dict[str, _Health] = {}
+        for item in batch:
+            topic = item.topic
+            if topic.endswith("/status"):
+                outcome: Reading | Heartbeat | Rejection = validate_status(
+                    topic, item.payload, catalog, now, max_future
+                )
+            else:
+                outcome = validate_reading(topic, item.payload, catalog, now, max_future)
+            if type(outcome) is Reading:
+                result.readings += 1
+                station_id = outcome.station_id
+                ts_text = outcome.ts.isoformat()
+                tail = (
+                    f"\t{_copy_text(outcome.sensor_id) if outcome.sensor_id else chr(92) + 'N'}"
+                    f"\t{outcome.seq if outcome.seq is not None else chr(92) + 'N'}\n"
+                )
+                for code, value in outcome.values.items():
+                    lines.append(f"{station_id}\t{code}\t{ts_text}\t{value!r}{tail}")
+                result.rows_offered += len(outcome.values)
+                state = health.get(station_id)
+                if state is None:
+                    state = health[station_id] = _Health()
+                state.messages += 1
+                if state.last_reading_ts is None or outcome.ts > state.last_reading_ts:
+                    state.last_reading_ts = outcome.ts
+                if self.notify:
+                    message = {
+                        "type": "reading",
+                        "station_id": station_id,
+                        "ts": ts_text,
+                        "values": outcome.values,
+                    }
+                    if outcome.sensor_id is not None:
+                        message["sensor_id"] = outcome.sensor_id
+                    if outcome.seq is not None:
+                        message["seq"] = outcome.seq
+                    notices.append(f"{station_id}\t{json.dumps(message, separators=(',', ':'))}")
+            elif type(outcome) is Heartbeat:
+                result.heartbeats += 1
+                state = health.get(outcome.station_id)
+                if state is None:
+                    state = health[outcome.station_id] = _Health()
+                state.messages += 1
+                state.last_heartbeat_at = now
+                state.reported_status = outcome.status or state.reported_status
+                state.battery_pct = (
+                    outcome.battery_pct if outcome.battery_pct is not None else state.battery_pct
+                )
+                state.signal_dbm = outcome.signal_dbm if outcome.signal_dbm is not None else state.signal_dbm
+            else:
+                assert isinstance(outcome, Rejection)
+                dead.append((topic, item.payload, outcome))
+                result.reasons[outcome.reason] = result.reasons.get(outcome.reason, 0) + 1
+        result.dead_letters = len(dead)
+
+        conn = self.conn
+        try:
+            with conn.cursor() as cur:
+                if lines:
+                    with cur.copy(
+                        "COPY bridge_staging (station_id, parameter, ts, value, sensor_id, seq) FROM STDIN"
+                    ) as copy:
+                        copy.write("".join(lines))
+                    cur.execute(_MOVE_SQL)
+                    result.rows_inserted = cur.rowcount
+                if dead:
+                    with cur.copy(
+                        "COPY ops.dead_letters (source, origin, payload, reason, details) FROM STDIN"
+                    ) as copy:
+                        for topic, payload, rejection in dead:
+                            copy.write_row(
+                                (
+                                    DEAD_LETTER_SOURCE,
+                                    _payload_text(topic.encode("utf-8", "surrogateescape")),
+                                    _payload_text(payload),
+                                    rejection.reason,
+                                    json.dumps({"detail": rejection.detail}),
+                                )
+                            )
+                if health:
+                    self._upsert_health(cur, health)
+                if notices:
+                    # One text parameter split on the server: binding a text[] of JSON makes psycopg
+                    # quote-escape every element, which cost more than the whole INSERT (profiled).
+                    cur.execute(
+                        f"SELECT pg_notify('{READINGS_CHANNEL}', p) FROM string_to_table(%s, E'\\x1e') AS p",
+                        ("\x1e".join(_chunk_notices(notices)),),
+                    )
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the connection may be gone
+                conn.rollback()
+            raise
+        return result
+
+    @staticmethod
+    def _upsert_health(cur: psycopg.Cursor, health: dict[str, _Health]) -> None:
+        stations = sorted(health)  # a stable lock order: several bridge instances never deadlock
+        states = [health[s] for s in stations]
+        cur.execute(
+            _HEALTH_SQL,
+            (
+                stations,
+                [s.reported_status for s in states],
+                [s.last_reading_ts for s in states],
+                [s.last_heartbeat_at for s in states],
+                [s.battery_pct for s in states],
+                [s.signal_dbm for s in states],
+                [s.messages for s in states],
+            ),
+        )
+
+    def mark_offline(self, quiet_for: timedelta) -> list[str]:
+        """The once-a-minute check: stations silent for `quiet_for` become offline; rates are refreshed."""
+        if self.conn is None:
+            self.connect()
+        assert self.conn is not None
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(_OFFLINE_SQL, (quiet_for,))
+                went_offline = [r[0] for r in cur.fetchall()]
+                cur.execute(_RATE_SQL)
+            self.conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the connection may be gone
+                self.conn.rollback()
+            raise
+        return went_offline
+
+
+def _chunk_notices(notices: list[str]) -> list[str]:
+    """Pack `station\\tjson` lines into NOTIFY payloads under PostgreSQL's 8000-byte limit."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in notices:
+        length = len(line.encode()) + 1
+        if length > NOTIFY_MAX_BYTES:
+            log.warning("reading too large to broadcast (%d bytes); it is stored but not pushed", length)
+            continue
+        if size + length > NOTIFY_MAX_BYTES and current:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += length
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
