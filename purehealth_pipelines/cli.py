@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 
 from purehealth_pipelines import settings
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster marks single-run backfill policies "beta"; the warning repeats per asset and helps no user here.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

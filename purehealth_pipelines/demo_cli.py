@@ -17,11 +17,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from tqdm import tqdm
 
+from purehealth_pipelines import settings
+
 # How much history the demo materialises, per partition cadence (the partitions' cron schedule).
+DEMO_WS_TOKEN = os.environ.get("PUREHEALTH_DEMO_WS_TOKEN", "demo-token")
 DEMO_WINDOWS = {"@yearly": 3, "@monthly": 12, "@weekly": 4, "@daily": 14, "@hourly": 48}
 
 
@@ -126,9 +130,35 @@ def run_pipeline(
     return results
 
 
+def seed_live_history(days: int, quiet: bool) -> int:
+    """Publish `days` of sensor history for the live (IoT) stations through MQTT and the real bridge."""
+    from purehealth_pipelines.demo.sensor_history import seed_sensor_history
+    from purehealth_pipelines.resources import WarehouseResource
+    from purehealth_pipelines.stations.registry import load_registry
+
+    registry = load_registry()
+    warehouse = WarehouseResource()
+    warehouse.replace_table("ref.stations", registry)  # the bridge only accepts registered stations
+    live = registry.loc[registry["network"] == "IOT", "station_id"].tolist()
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    landed = seed_sensor_history(
+        warehouse.url,
+        live,
+        end - timedelta(days=days),
+        end,
+        mqtt_host=settings.mqtt_host(),
+        mqtt_port=settings.mqtt_port(),
+        quiet=quiet,
+    )
+    print(f"Live stations: {landed:,} readings of the last {days} days landed through MQTT and the bridge.")
+    return landed
+
+
 def run_demo(args: argparse.Namespace) -> int:
     import purehealth_pipelines.definitions as location
 
+    if args.sensor_days > 0:
+        seed_live_history(args.sensor_days, args.quiet)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     results = run_pipeline(location.defs, instance, quiet=args.quiet)
     failures = [r.step.label for r in results if not r.success]
@@ -158,7 +188,7 @@ def serve(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("realtime_bridge.cli") is not None:
         commands += [
             [*purehealth.split(), "bridge"],
-            [*purehealth.split(), "broadcast"],
+            [*purehealth.split(), "broadcast", "--token", DEMO_WS_TOKEN],
             [
                 *purehealth.split(),
                 "simulate",
@@ -172,9 +202,10 @@ def serve(args: argparse.Namespace) -> int:
             ],
         ]
     processes = [subprocess.Popen(cmd) for cmd in commands]
-    print(
-        f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops."
-    )
+    if len(commands) > 1:
+        print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
+        print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
+    print(f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops.")
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(1)
@@ -201,6 +232,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "partitions) through the Dagster instance in DAGSTER_HOME, so the runs show in the UI",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--sensor-days",
+        type=int,
+        default=DEMO_WINDOWS["@daily"],
+        help="days of live-station history to publish over MQTT through the bridge first (0 = none)",
+    )
     run.set_defaults(handler=run_demo)
     serve_parser = actions.add_parser(
         "serve", help="start the Dagster UI/daemon and the live path until Ctrl-C"

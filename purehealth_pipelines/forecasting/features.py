@@ -166,11 +166,17 @@ def _asof_join(
     if rows.empty:
         return np.full(n, np.nan), np.full(n, np.nan)
     latency = EXOGENOUS_LATENCY.get(parameter, pd.Timedelta(0))
-    rows = rows.assign(available_at=pd.to_datetime(rows["ts"], utc=True) + latency, observed_at=rows["ts"])
+    # Both join keys as tz-aware UTC microseconds: merge_asof refuses mixed units or tz-naive vs tz-aware.
+    rows = rows.assign(
+        available_at=(pd.to_datetime(rows["ts"], utc=True) + latency).dt.as_unit("us"), observed_at=rows["ts"]
+    )
     rows = rows[["station_id", "available_at", "observed_at", value_column]].dropna(subset=[value_column])
     rows = rows.sort_values("available_at", kind="stable")
     left = pd.DataFrame(
-        {"station_id": origins["station_id"].astype(str).to_numpy(), "ts": origins["ts"].to_numpy()}
+        {
+            "station_id": origins["station_id"].astype(str).to_numpy(),
+            "ts": pd.to_datetime(origins["ts"], utc=True).dt.as_unit("us").array,
+        }
     )
     left["_row"] = np.arange(n)
     left = left.sort_values("ts", kind="stable")

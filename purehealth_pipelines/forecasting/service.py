@@ -70,6 +70,15 @@ class TrainingReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+def _require_readings(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Fail with a clear message, not a pandas error, when there is nothing to learn from."""
+    if frame.empty:
+        raise ValueError(
+            f"no good hourly readings in core.readings between {start} and {end}: materialise "
+            "core/readings for that window first (live stations feed it through raw.sensor_readings)"
+        )
+
+
 def train_and_register(
     warehouse: WarehouseResource,
     as_of: pd.Timestamp,
@@ -90,6 +99,7 @@ def train_and_register(
     report = TrainingReport(version=version, window=(start, end))
     # Targets must be observed by `end`: the last origin is end - max horizon (mask handles the rest).
     frame = load_features(warehouse, start, end - pd.Timedelta(hours=1), parameters=parameters)
+    _require_readings(frame, start, end)
     frame = models.mask_unseen_targets(frame, end, features.HORIZONS_H)
     for parameter in parameters:
         try:
@@ -137,6 +147,7 @@ def run_backtest(
     run_id = end.strftime("%Y%m%dT%H%M%SZ")
     last_origin = end - pd.Timedelta(hours=max(features.HORIZONS_H))
     frame = load_features(warehouse, start, last_origin, parameters=parameters)
+    _require_readings(frame, start, end)
     frame = models.mask_unseen_targets(frame, end, features.HORIZONS_H)
     predictions = pd.concat(
         [
