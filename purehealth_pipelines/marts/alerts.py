@@ -9,6 +9,8 @@ the alert already stored for that key:
 * recovered reading, alert open, and at least `cooldown` since the last breach -> resolve it.
 Evaluations at or before what the stored alert has already seen are skipped, so re-running a partition
 changes nothing. Only keys with a breach or an open alert are walked: a handful per day, not 173 k rows.
+Forecast breaches (evaluate_forecasts) enter the same machine: one evaluation per station, parameter and
+forecast rule, at the latest forecast issue's issued_at.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 import yaml
+
+from purehealth_pipelines.forecasting.publish import ALERT_RULES as FORECAST_SOURCE_RULES
 
 SEVERITIES = ("info", "warning", "critical")
 STATION_LEVEL = "*"
@@ -39,10 +43,15 @@ class AlertRules:
     offline_after: pd.Timedelta
     offline_severity: str
     offline_sources: tuple[str, ...]
+    forecast_rules: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def parameters(self) -> list[str]:
         return sorted({r["parameter"] for r in self.threshold_rules + self.jump_rules})
+
+    @property
+    def forecast_parameters(self) -> list[str]:
+        return sorted({r["parameter"] for r in self.forecast_rules})
 
 
 def load_rules(path: str | Path | None = None) -> AlertRules:
@@ -51,7 +60,8 @@ def load_rules(path: str | Path | None = None) -> AlertRules:
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)
-    for rule in raw.get("threshold_rules", []) + raw.get("jump_rules", []):
+    forecast_rules = [_forecast_rule(rule) for rule in raw.get("forecast_rules", [])]
+    for rule in raw.get("threshold_rules", []) + raw.get("jump_rules", []) + forecast_rules:
         if rule["severity"] not in SEVERITIES:
             raise ValueError(f"rule {rule['rule']}: severity must be one of {SEVERITIES}")
     offline = raw.get("sensor_offline") or {}
@@ -63,7 +73,27 @@ def load_rules(path: str | Path | None = None) -> AlertRules:
         offline_after=pd.Timedelta(minutes=float(offline.get("after_minutes", 120))),
         offline_severity=offline.get("severity", "warning"),
         offline_sources=tuple(offline.get("sources", ["iot"])),
+        forecast_rules=forecast_rules,
     )
+
+
+def _forecast_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """Complete a forecast rule with parameter, op and threshold from the forecasting domain's rule.
+
+    The forecasting domain decides what a breaching forecast is (it writes mart.forecast_alerts); the YAML
+    only names which of its rules become mart.alerts rules, so the two can never disagree on a threshold.
+    """
+    source = {r["rule"]: r for r in FORECAST_SOURCE_RULES}.get(rule.get("source_rule"))
+    if source is None:
+        known = [r["rule"] for r in FORECAST_SOURCE_RULES]
+        raise ValueError(f"forecast rule {rule.get('rule')}: source_rule must be one of {known}")
+    return {
+        **rule,
+        "parameter": source["parameter"],
+        "op": source["op"],
+        "limit": float(source["threshold"]),
+        "within_hours": float(rule.get("within_hours", 24)),
+    }
 
 
 EVALUATION_COLUMNS = [
@@ -149,6 +179,86 @@ def evaluate_offline(last_seen: pd.DataFrame, as_of: pd.Timestamp, rules: AlertR
             "text": "sensor offline (no reading for {value:.0f} min)",
         }
     )
+
+
+FORECAST_KEYS = ["station_id", "parameter", "issued_at"]
+FORECAST_COLUMNS = [*FORECAST_KEYS, "horizon_h", "ts", "p50"]
+
+
+def _forecast_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns we need, with both time columns as UTC timestamps (empty input -> empty frame)."""
+    out = frame.reindex(columns=columns)
+    for column in ("issued_at", "ts"):
+        out[column] = pd.to_datetime(out[column], utc=True)
+    out["horizon_h"] = pd.to_numeric(out["horizon_h"])
+    out["p50"] = pd.to_numeric(out["p50"], errors="coerce").astype(float)
+    return out
+
+
+def evaluate_forecasts(
+    forecast_alerts: pd.DataFrame, forecasts: pd.DataFrame, rules: AlertRules
+) -> pd.DataFrame:
+    """Latest forecast issue per station/parameter -> one evaluation per forecast rule, at its issued_at.
+
+    forecast_alerts: mart.forecast_alerts rows (station_id, parameter, rule, issued_at, horizon_h,
+    forecast_ts, p50); forecasts: mart.forecasts rows (station_id, parameter, issued_at, horizon_h, ts, p50).
+    Rows of older issues are ignored, so a breach is judged on the newest forecast only. An issue is
+    breached when it has a forecast_alerts row of the rule's source_rule within `within_hours`; the value is
+    then the worst breaching P50, else the P50 closest to the limit (what the operator would want to see).
+    """
+    hits_all = _forecast_frame(
+        forecast_alerts.rename(columns={"forecast_ts": "ts"}), [*FORECAST_COLUMNS, "rule"]
+    )
+    plain_all = _forecast_frame(forecasts, FORECAST_COLUMNS)
+    issues_all = pd.concat([plain_all[FORECAST_KEYS], hits_all[FORECAST_KEYS]], ignore_index=True)
+    if issues_all.empty or not rules.forecast_rules:
+        return pd.DataFrame(columns=EVALUATION_COLUMNS)
+    latest = issues_all.groupby(["station_id", "parameter"], as_index=False)["issued_at"].max()
+    parts = []
+    for rule in rules.forecast_rules:
+        issues = latest[latest["parameter"] == rule["parameter"]]
+        within = rule["within_hours"]
+        hits = hits_all[(hits_all["rule"] == rule["source_rule"]) & (hits_all["horizon_h"] <= within)]
+        plain = plain_all[(plain_all["parameter"] == rule["parameter"]) & (plain_all["horizon_h"] <= within)]
+        candidates = pd.concat(
+            [
+                hits[FORECAST_COLUMNS].merge(issues, on=FORECAST_KEYS).assign(hit=True),
+                plain.merge(issues, on=FORECAST_KEYS).assign(hit=False),
+            ],
+            ignore_index=True,
+        )
+        if candidates.empty:
+            continue
+        # per issue: breaching rows first, then the most extreme P50 in the rule's direction, then the
+        # earliest horizon (the soonest warning)
+        candidates = candidates.sort_values(
+            ["station_id", "hit", "p50", "horizon_h"],
+            ascending=[True, False, rule["op"] == "lt", True],
+            na_position="last",
+        ).drop_duplicates("station_id")
+        texts = [
+            f"{rule['text']}, forecast for {ts.isoformat()} (+{int(h)} h)"
+            for ts, h in zip(candidates["ts"], candidates["horizon_h"], strict=True)
+        ]
+        op = "<" if rule["op"] == "lt" else ">"
+        parts.append(
+            pd.DataFrame(
+                {
+                    "station_id": candidates["station_id"].to_numpy(),
+                    "parameter": rule["parameter"],
+                    "rule": rule["rule"],
+                    "severity": rule["severity"],
+                    "ts": candidates["issued_at"].to_numpy(),
+                    "value": candidates["p50"].to_numpy(dtype=float),
+                    "breached": candidates["hit"].to_numpy(dtype=bool),
+                    "threshold": f"P50 {op} {rule['limit']:g}",
+                    "text": texts,
+                }
+            ).assign(ts=lambda f: pd.to_datetime(f["ts"], utc=True))
+        )
+    if not parts:
+        return pd.DataFrame(columns=EVALUATION_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pandas as pd
 
 from purehealth_pipelines import partitions
 from purehealth_pipelines.marts.alerts import (
+    evaluate_forecasts,
     evaluate_offline,
     evaluate_rules,
     load_rules,
@@ -23,6 +24,7 @@ from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import table_schema_metadata
 
 CORE_READINGS = dg.AssetKey(["core", "readings"])
+MART_FORECASTS = dg.AssetKey(["mart", "forecasts"])
 COMMON = {
     "group_name": "marts",
     "kinds": {"timescaledb", "python"},
@@ -121,18 +123,51 @@ SELECT station_id, max(ts) AS last_ts FROM core.readings
 WHERE source = ANY(%(sources)s) AND ts >= %(since)s AND ts < %(as_of)s GROUP BY station_id
 """
 
+# The latest forecast issue per station/parameter at or before as_of (live stations: every 15 min, the
+# rest: daily, hence two days of look-back), and the forecast_alerts rows of exactly that issue.
+FORECAST_ISSUES_CTE = """
+WITH latest AS (
+    SELECT station_id, parameter, max(issued_at) AS issued_at FROM mart.forecasts
+    WHERE issued_at > %(since)s AND issued_at <= %(as_of)s AND parameter = ANY(%(parameters)s)
+    GROUP BY station_id, parameter
+)
+"""
+LATEST_FORECASTS_SQL = (
+    FORECAST_ISSUES_CTE
+    + """SELECT f.station_id, f.parameter, f.issued_at, f.horizon_h, f.ts, f.p50
+FROM mart.forecasts f JOIN latest USING (station_id, parameter, issued_at)
+WHERE f.issued_at > %(since)s AND f.issued_at <= %(as_of)s"""
+)
+LATEST_FORECAST_ALERTS_SQL = (
+    FORECAST_ISSUES_CTE
+    + """SELECT a.station_id, a.parameter, a.rule, a.issued_at, a.horizon_h, a.forecast_ts, a.p50
+FROM mart.forecast_alerts a JOIN latest USING (station_id, parameter, issued_at)
+WHERE a.issued_at > %(since)s AND a.issued_at <= %(as_of)s"""
+)
+FORECAST_ISSUE_LOOKBACK = pd.Timedelta(days=2)
+
+# mart/forecasts is an unpartitioned, scheduled asset: its updates should trigger the alerts (forecast
+# breaches reach operators within the 15-minute issue cycle), but a deployment that has never issued a
+# forecast must not stop the readings' alerts, so it is ignored by eager()'s "any dependency missing" guard.
+ALERTS_AUTOMATION = dg.AutomationCondition.eager().replace(
+    "any_deps_missing",
+    dg.AutomationCondition.any_deps_missing().ignore(dg.AssetSelection.assets(MART_FORECASTS)),
+)
+
 
 @dg.asset(
     key=["mart", "alerts"],
-    deps=[CORE_READINGS],
+    deps=[CORE_READINGS, MART_FORECASTS],
     partitions_def=partitions.daily,
     description=(
         "Alerts from marts/alert_rules.yaml: CPCB class criteria breaches, DO below 4 mg/l, pH outside "
-        "6.5–8.5, sudden jumps, live sensors offline. One event = one alert (cooldown), resolved when values "
-        "recover; every new or changed alert is announced with pg_notify('purehealth_events', …) in the "
-        "same transaction (the WebSocket broadcaster listens). Re-running a day changes nothing."
+        "6.5–8.5, sudden jumps, live sensors offline, and forecast breaches (the latest forecast issue's P50 "
+        "below DO 4 mg/l or outside pH 6.5–8.5 within 24 h, from mart.forecast_alerts). One event = one "
+        "alert (cooldown), resolved when values (or a later forecast issue) recover; every new or changed "
+        "alert is announced with pg_notify('purehealth_events', …) in the same transaction (the WebSocket "
+        "broadcaster listens). Re-running a day changes nothing."
     ),
-    **COMMON,
+    **{**COMMON, "automation_condition": ALERTS_AUTOMATION},
 )
 def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     rules = load_rules()
@@ -152,13 +187,31 @@ def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             LAST_LIVE_READING_SQL,
             {"sources": list(rules.offline_sources), "since": as_of - pd.Timedelta(days=7), "as_of": as_of},
         )
+        issue_window = {
+            "since": as_of - FORECAST_ISSUE_LOOKBACK,
+            "as_of": as_of,
+            "parameters": rules.forecast_parameters,
+        }
+        latest_forecasts = read_copy(conn, LATEST_FORECASTS_SQL, issue_window)
+        latest_forecast_alerts = read_copy(conn, LATEST_FORECAST_ALERTS_SQL, issue_window)
         if not readings.empty:
             readings["ts"] = pd.to_datetime(readings["ts"], utc=True, format="ISO8601")
+        for frame, columns in (
+            (latest_forecasts, ("issued_at", "ts")),
+            (latest_forecast_alerts, ("issued_at", "forecast_ts")),
+        ):
+            for column in columns:
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         evaluations = evaluate_rules(readings, rules)
         if not evaluations.empty:
             evaluations = evaluations[evaluations["ts"] >= start]
+        forecast_evaluations = evaluate_forecasts(latest_forecast_alerts, latest_forecasts, rules)
         evaluations = pd.concat(
-            [e for e in (evaluations, evaluate_offline(last_live, as_of, rules)) if not e.empty]
+            [
+                e
+                for e in (evaluations, evaluate_offline(last_live, as_of, rules), forecast_evaluations)
+                if not e.empty
+            ]
             or [evaluations],
             ignore_index=True,
         )
@@ -175,6 +228,7 @@ def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "changed": updated,
             "open_alerts": int(open_now),
             "breaching_evaluations": int(evaluations["breached"].sum()) if not evaluations.empty else 0,
+            "forecast_breaches": int(forecast_evaluations["breached"].sum()),
             "rules_version": rules.version,
         }
     )
