@@ -33,6 +33,7 @@ setup(
         "httpx==0.28.1",
         "tqdm==4.70.1",
         "pyyaml>=6.0",
+        "orjson==3.13.0",
     ],
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "pytest-timeout==2.4.0"]},
     entry_points={"console_scripts": ["purehealth = purehealth_pipelines.cli:main"]},

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -55,6 +56,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+SAMPLED_10_STATION_CLIENTS = 200  # latency recorded by this many 10-station clients ...
+SAMPLED_ALL_STATION_CLIENTS = 10  # ... and this many all-station clients (the others only receive)
+
+
+def slice_of(total: int, part: int, parts: int) -> list[int]:
+    """[start, stop) of the `part`-th of `parts` near-equal slices of range(total)."""
+    return [total * part // parts, total * (part + 1) // parts]
+
+
 def lines_file(n: int, offset_s: int = 0) -> Path:
     base = datetime(2025, 1, 1, tzinfo=UTC)
     handle = tempfile.NamedTemporaryFile("w", suffix=".lines", delete=False)  # noqa: SIM115
@@ -63,6 +73,40 @@ def lines_file(n: int, offset_s: int = 0) -> Path:
             ts = (base + timedelta(seconds=offset_s + i)).isoformat()
             handle.write(f'{{"ts":"{ts}","values":{{{VALUES}}},"seq":{i}}}\n')
     return Path(handle.name)
+
+
+def db_copy_limit(url: str, n: int) -> float:
+    """Rows/s of a plain text COPY of n messages' rows (5 each, all 8 columns) into raw.sensor_readings.
+
+    The database's own ingest limit for the same rows, so the bridge can be judged against it too (on a
+    2-core box the bridge, Mosquitto and PostgreSQL share the cores; see performance.md).
+    """
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    codes = [
+        ("temp_c", "degC"),
+        ("do_mg_l", "mg/L"),
+        ("ph", "pH"),
+        ("ec_us_cm", "uS/cm"),
+        ("turbidity_ntu", "NTU"),
+    ]
+    lines = []
+    for i in range(n):
+        station = f"BENCH-{i % 300:03d}"
+        ts = (base + timedelta(seconds=i)).isoformat()
+        topic = f"purehealth/v1/stations/{station}/readings"
+        lines.extend(f"{station}\t{code}\t{ts}\t7.5\t{unit}\t\\N\t{i}\t{topic}\n" for code, unit in codes)
+    text = "".join(lines)
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        with conn.cursor().copy(
+            "COPY raw.sensor_readings (station_id, parameter, ts, value, unit, sensor_id, seq, topic)"
+            " FROM STDIN"
+        ) as copy:
+            copy.write(text)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DELETE FROM raw.sensor_readings WHERE ts >= %s", (base,))
+    return 5 * n / elapsed
 
 
 def pipe_limit(path: Path, n: int) -> float:
@@ -136,7 +180,7 @@ def bridge_rate(url: str, path: Path, n: int, extra: list[str]) -> tuple[float, 
             )
         published = time.perf_counter() - started
         while metric(port, "messages_committed_total") - before < n:
-            time.sleep(0.02)
+            time.sleep(0.05)  # polling /metrics costs the bridge CPU; 50 ms is < 1 % of the run
         elapsed = time.perf_counter() - started
         return n / elapsed, n / published
     finally:
@@ -145,49 +189,115 @@ def bridge_rate(url: str, path: Path, n: int, extra: list[str]) -> tuple[float, 
 
 
 # --- latency ------------------------------------------------------------------------------------------------
+TS_PATTERN = re.compile(rb'"type":"reading","station_id":"[^"]*","ts":"([^"]+)"')
+
+
+class LightClient(asyncio.Protocol):
+    """A minimal RFC 6455 client for the load side: handshake, unmasked server frames, pong, nothing else.
+
+    Why not websockets' client: at ~16 k frames/s its per-frame cost (frame parser, assembler, a task
+    wake-up per message) made the bench's own client processes a large share of the 2 cores the system
+    under test needs. This one parses frame headers from each received chunk and, for the sampled clients
+    only, extracts the `ts` of each reading with a regex on the bytes (no JSON parse).
+    """
+
+    def __init__(self, record: bool, samples: list[tuple[float, float]], ready: asyncio.Future) -> None:
+        self.record, self.samples, self.ready = record, samples, ready
+        self.buffer = b""
+        self.handshaken = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        if not self.handshaken:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.ready.set_exception(RuntimeError(buffer[:200].decode(errors="replace")))
+                return
+            self.handshaken = True
+            buffer = buffer[end + 4 :]
+        now = time.time()
+        position, size = 0, len(buffer)
+        while size - position >= 2:
+            opcode, length = buffer[position] & 0x0F, buffer[position + 1] & 0x7F
+            header = 2
+            if length == 126:
+                if size - position < 4:
+                    break
+                length, header = int.from_bytes(buffer[position + 2 : position + 4], "big"), 4
+            elif length == 127:
+                if size - position < 10:
+                    break
+                length, header = int.from_bytes(buffer[position + 2 : position + 10], "big"), 10
+            if size - position < header + length:
+                break
+            start = position + header
+            position = start + length
+            if opcode == 0x9:  # ping -> pong (client frames are masked; a zero mask leaves bytes as they are)
+                self.transport.write(bytes([0x8A, 0x80 | length]) + b"\0\0\0\0" + buffer[start:position])
+            elif opcode == 0x1:
+                if not self.ready.done():
+                    self.ready.set_result(None)  # the hello
+                elif self.record:
+                    for ts in TS_PATTERN.findall(buffer, start, position):
+                        published = datetime.fromisoformat(ts.decode()).timestamp()
+                        self.samples.append((published, now - published))
+        self.buffer = buffer[position:]
+
+
 async def client_worker(
-    uri: str, stations: list[str], clients: int, all_clients: int, sampled: int, out_path: str
+    uri: str,
+    stations: list[str],
+    clients: tuple[int, int],
+    all_clients: tuple[int, int],
+    sampled: tuple[int, int],
+    out_path: str,
+    seed: int,
 ) -> None:
-    """Separate process: open the clients, print READY, record sampled latencies until stdin EOF."""
-    import uvloop  # noqa: F401 - selected by the caller
-    from websockets.asyncio.client import connect
+    """Separate process: open clients, print READY, record sampled latencies until stdin EOF.
 
-    rng = random.Random(7)
+    `clients` / `all_clients` are [start, stop) index ranges (several worker processes share the load);
+    clients with an index below sampled[0] (10-station) or sampled[1] (all-station) record latencies.
+    """
+    import base64
+    import os
+    from urllib.parse import urlsplit
+
+    rng = random.Random(seed)
     samples: list[tuple[float, float]] = []  # (publish time, latency seconds)
-    connections = []
+    loop = asyncio.get_running_loop()
+    target = urlsplit(uri)
+    transports = []
 
-    async def open_client(index: int, watch: str) -> None:
-        ws = await connect(
-            f"{uri}?token={TOKEN}&stations={watch}",
-            compression=None,
-            max_queue=None,
-            open_timeout=60,
-            ping_interval=None,
+    async def open_client(watch: str, record: bool) -> None:
+        ready = loop.create_future()
+        transport, _ = await loop.create_connection(
+            lambda: LightClient(record, samples, ready), target.hostname, target.port
         )
-        connections.append(ws)
-        record = index < sampled or index >= clients  # a sample of the 10-station clients + every all-client
-        await ws.recv()  # hello
-        async for raw in ws:
-            if record:
-                now = time.time()
-                for message in json.loads(raw):
-                    if message.get("type") == "reading":
-                        published = datetime.fromisoformat(message["ts"]).timestamp()
-                        samples.append((published, now - published))
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            f"GET /?token={TOKEN}&stations={watch} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        await asyncio.wait_for(ready, 60)
+        transports.append(transport)
 
-    tasks = []
-    for i in range(clients + all_clients):
-        watch = "*" if i >= clients else ",".join(rng.sample(stations, 10))
-        tasks.append(asyncio.create_task(open_client(i, watch)))
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)
-    while len(connections) < clients + all_clients:
-        await asyncio.sleep(0.1)
+    plan = [(",".join(rng.sample(stations, 10)), i < sampled[0]) for i in range(*clients)]
+    plan += [("*", i < sampled[1]) for i in range(*all_clients)]
+    for start in range(0, len(plan), 50):
+        await asyncio.gather(*(open_client(watch, record) for watch, record in plan[start : start + 50]))
     print("READY", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await loop.run_in_executor(None, sys.stdin.read)
     Path(out_path).write_text(json.dumps(samples))
-    for task in tasks:
-        task.cancel()
+    for transport in transports:
+        transport.abort()
 
 
 def paced_publish(root: str, stations: list[str], rate: float, seconds: float) -> tuple[float, float]:
@@ -203,14 +313,14 @@ def paced_publish(root: str, stations: list[str], rate: float, seconds: float) -
     started = time.time()
     t0 = time.perf_counter()
     last = None
+    topics = [f"{root}/stations/{station}/readings" for station in stations]
     for i in range(total):
         target = t0 + i / rate
         delay = target - time.perf_counter()
-        if delay > 0:
+        if delay > 0.002:  # sleep in ≥ 2 ms steps: per-message sleeps cannot pace 5,000 msg/s in Python
             time.sleep(delay)
-        station = stations[i % len(stations)]
         payload = f'{{"ts":"{datetime.now(UTC).isoformat()}","values":{{{VALUES}}},"seq":{i}}}'
-        last = client.publish(f"{root}/stations/{station}/readings", payload, qos=1)
+        last = client.publish(topics[i % len(topics)], payload, qos=1)
     if last is not None:
         last.wait_for_publish(30)
     achieved = total / (time.perf_counter() - t0)
@@ -242,13 +352,15 @@ def latency(
     window_ms: float,
     clients: int,
     all_clients: int,
+    client_processes: int = 2,
+    bridge_args: tuple[str, ...] = (),
 ) -> list[dict]:
     root = "purehealth/v1"  # the bench DB is private; the default tree is what dashboards would use
     root = f"bench/{uuid.uuid4().hex[:8]}/purehealth/v1"
     ws_port = 8800 + random.randint(0, 500)
     http_port = 9900 + random.randint(0, 90)
     logs = Path(tempfile.gettempdir())
-    bridge = start_bridge(url, root, http_port, logs / "bench_latency_bridge.log")
+    bridge = start_bridge(url, root, http_port, logs / "bench_latency_bridge.log", *bridge_args)
     broadcaster = subprocess.Popen(
         [
             PY,
@@ -272,28 +384,35 @@ def latency(
         stderr=subprocess.STDOUT,
         preexec_fn=raise_fd_limit,
     )
-    samples_path = Path(tempfile.gettempdir()) / f"bench_ws_{uuid.uuid4().hex[:6]}.json"
     time.sleep(1.5)
-    worker = subprocess.Popen(
-        [
-            PY,
-            __file__,
-            "--client-worker",
-            f"ws://127.0.0.1:{ws_port}/",
-            str(clients),
-            str(all_clients),
-            str(samples_path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        preexec_fn=raise_fd_limit,
-        text=True,
-    )
+    workers: list[tuple[subprocess.Popen, Path]] = []
+    for w in range(client_processes):  # clients split over processes: the load side must not saturate
+        share = (slice_of(clients, w, client_processes), slice_of(all_clients, w, client_processes))
+        sampled_10 = share[0][0] + (SAMPLED_10_STATION_CLIENTS + client_processes - 1) // client_processes
+        sampled_all = share[1][0] + (SAMPLED_ALL_STATION_CLIENTS + client_processes - 1) // client_processes
+        path = Path(tempfile.gettempdir()) / f"bench_ws_{uuid.uuid4().hex[:6]}.json"
+        spec = {
+            "uri": f"ws://127.0.0.1:{ws_port}/",
+            "clients": share[0],
+            "all_clients": [clients + share[1][0], clients + share[1][1]],
+            "sampled": [sampled_10, clients + sampled_all],
+            "out_path": str(path),
+            "seed": 7 + w,
+        }
+        proc = subprocess.Popen(
+            [PY, __file__, "--client-worker", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            preexec_fn=raise_fd_limit,
+            text=True,
+        )
+        workers.append((proc, path))
     results = []
     try:
-        line = worker.stdout.readline()
-        if line.strip() != "READY":
-            raise RuntimeError(f"client worker failed: {line!r}")
+        for proc, _ in workers:
+            line = proc.stdout.readline()
+            if line.strip() != "READY":
+                raise RuntimeError(f"client worker failed: {line!r}")
         commit_samples: list[tuple[float, float]] = []
         stop = threading.Event()
         listener = threading.Thread(target=commit_listener, args=(url, commit_samples, stop), daemon=True)
@@ -305,9 +424,12 @@ def latency(
             phases.append((rate, start, start + seconds + 0.5, achieved))
             time.sleep(1.5)
         stop.set()
-        worker.stdin.close()
-        worker.wait(60)
-        ws_samples = json.loads(samples_path.read_text())
+        ws_samples = []
+        for proc, path in workers:
+            proc.stdin.close()
+            proc.wait(60)
+            ws_samples += json.loads(path.read_text())
+            path.unlink()
         for rate, start, end, achieved in phases:
             # Skip the first second of each phase (connection warm-up, JIT of the paths).
             commit = [lat for pub, lat in commit_samples if start + 1 <= pub < end]
@@ -325,8 +447,9 @@ def latency(
                 }
             )
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        for proc, _ in workers:
+            if proc.poll() is None:
+                proc.kill()
         broadcaster.terminate()
         bridge.terminate()
         broadcaster.wait(20)
@@ -344,8 +467,10 @@ def main() -> int:
     parser.add_argument("--window-ms", type=float, default=25.0)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--all-clients", type=int, default=50)
-    parser.add_argument("--bridge-args", default="", help="extra bridge options for the throughput run")
+    parser.add_argument("--client-processes", type=int, default=2, help="WebSocket client worker processes")
+    parser.add_argument("--bridge-args", default="", help="extra bridge options (both runs)")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
 
     admin = make_conninfo(**{**conninfo_to_dict(settings.warehouse_url()), "dbname": "postgres"})
@@ -361,23 +486,29 @@ def main() -> int:
                 "INSERT INTO ref.stations (station_id, name, network) VALUES (%s, %s, 'IOT')",
                 [(s, s) for s in stations],
             )
-        n = args.messages
-        path = lines_file(n)
-        print(f"# live path bench ({n:,} messages of 5 parameters, QoS 1)")
-        limit = pipe_limit(path, n)
-        print(f"broker pipe limit (mosquitto_pub -l -> mosquitto -> mosquitto_sub): {limit:,.0f} msg/s")
-        landed, fed = bridge_rate(url, path, n, args.bridge_args.split())
-        print(
-            f"bridge landing rate: {landed:,.0f} msg/s = {landed * 5:,.0f} readings/s "
-            f"(publisher finished at {fed:,.0f} msg/s)"
-        )
-        print(f"ratio bridge / pipe limit: {landed / limit:.2f} (target >= 0.70)")
-        limit_after = pipe_limit(path, n)
-        print(
-            f"broker pipe limit re-measured after: {limit_after:,.0f} msg/s "
-            f"(ratio vs mean of both: {landed / ((limit + limit_after) / 2):.2f})"
-        )
-        path.unlink()
+        if not args.skip_throughput:
+            n = args.messages
+            path = lines_file(n)
+            print(f"# live path bench ({n:,} messages of 5 parameters, QoS 1)")
+            limit = pipe_limit(path, n)
+            print(f"broker pipe limit (mosquitto_pub -l -> mosquitto -> mosquitto_sub): {limit:,.0f} msg/s")
+            landed, fed = bridge_rate(url, path, n, args.bridge_args.split())
+            print(
+                f"bridge landing rate: {landed:,.0f} msg/s = {landed * 5:,.0f} readings/s "
+                f"(publisher finished at {fed:,.0f} msg/s)"
+            )
+            print(f"ratio bridge / pipe limit: {landed / limit:.2f} (target >= 0.70)")
+            limit_after = pipe_limit(path, n)
+            print(
+                f"broker pipe limit re-measured after: {limit_after:,.0f} msg/s "
+                f"(ratio vs mean of both: {landed / ((limit + limit_after) / 2):.2f})"
+            )
+            path.unlink()
+            db_limit = db_copy_limit(url, n)
+            print(
+                f"database limit (one text COPY of the same {5 * n:,} rows into raw.sensor_readings): "
+                f"{db_limit:,.0f} rows/s; bridge readings/s / that: {landed * 5 / db_limit:.2f}"
+            )
         if not args.skip_latency:
             print(
                 f"# latency: {args.clients} clients x 10 of 300 stations + {args.all_clients} x all, "
@@ -391,6 +522,8 @@ def main() -> int:
                 args.window_ms,
                 args.clients,
                 args.all_clients,
+                args.client_processes,
+                tuple(args.bridge_args.split()),
             ):
                 print(
                     f"{row['rate']:,.0f} msg/s (achieved {row['achieved_publish_rate']:,}): publish->commit "
@@ -410,10 +543,16 @@ if __name__ == "__main__":
         raise_fd_limit()
         import uvloop
 
-        uri, clients, all_clients, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+        spec = json.loads(sys.argv[2])
         uvloop.run(
             client_worker(
-                uri, [f"BENCH-{i:03d}" for i in range(300)], clients, all_clients, sampled=200, out_path=out
+                spec["uri"],
+                [f"BENCH-{i:03d}" for i in range(300)],
+                tuple(spec["clients"]),
+                tuple(spec["all_clients"]),
+                tuple(spec["sampled"]),
+                spec["out_path"],
+                spec["seed"],
             )
         )
         sys.exit(0)

@@ -1,8 +1,12 @@
 """The MQTT -> TimescaleDB bridge: persistent QoS 1 session, batched idempotent writes, ack after COMMIT.
 
-Threads: paho's network loop only enqueues (an exception in `on_message` would stop paho's loop,
-stack_notes.md); the main thread collects batches (flushed by size or by time since the first message),
-writes each in one transaction (writer.py) and only then acknowledges its messages, in receive order.
+Threads (a pipeline; profiled in bench/bench_live.py): paho's network loop only enqueues (an exception in
+`on_message` would stop paho's loop, stack_notes.md; fastmqtt.py trims paho's per-message cost); a prepare
+thread collects batches (flushed by size or by time since the first message) and validates/encodes them
+while the main thread has the previous batch in the database; the main thread writes each batch in one
+transaction (writer.py) and only then acknowledges its messages, in receive order. The hand-over queue
+holds one prepared batch, so while the database is busy the inbox fills and the next batch is larger
+(batches grow with load, up to --batch-max, without a timer to tune).
 
 Delivery guarantee: a message is acknowledged only after its rows (or its dead letter) are committed, so
 the broker redelivers anything not yet committed after a crash, a kill -9 or a broker restart; the unique
@@ -30,8 +34,9 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from realtime_bridge import fastmqtt
 from realtime_bridge.metrics import Metrics, serve_http
-from realtime_bridge.writer import BatchResult, BatchWriter, Inbound
+from realtime_bridge.writer import BatchResult, BatchWriter, Inbound, PreparedBatch
 
 log = logging.getLogger("realtime_bridge.bridge")
 
@@ -66,7 +71,7 @@ class BridgeConfig:
     session_expiry_s: int = 7 * 24 * 3600
     keepalive_s: int = 30
     batch_max: int = 5_000
-    batch_wait_s: float = 0.010
+    batch_wait_s: float = 0.002  # batches grow with load through the pipeline; waiting only adds latency
     receive_maximum: int = 0  # 0 = min(65535, 4 × batch_max)
     http_host: str = "127.0.0.1"
     http_port: int = 0  # 0 = no HTTP endpoint
@@ -89,6 +94,10 @@ class Bridge:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        # prepare thread -> main thread; None = the prepare thread has drained and stopped.
+        self.prepared: queue.Queue[tuple[list[Inbound], PreparedBatch] | None] = queue.Queue(maxsize=1)
+        self.writer_done = threading.Event()
+        self.taken = threading.Event()  # the main thread took the last prepared batch
         self.stop_event = threading.Event()
         self.metrics = Metrics("purehealth_bridge", METRIC_HELP)
         self.writer = BatchWriter(
@@ -104,7 +113,8 @@ class Bridge:
 
     # --- MQTT side (paho's thread: enqueue only) ---------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client_class = fastmqtt.FastClient if fastmqtt.supported() else mqtt.Client
+        client = client_class(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,
             protocol=mqtt.MQTTv5,
@@ -113,6 +123,8 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        if isinstance(client, fastmqtt.FastClient):
+            client.on_fast_message = self._on_fast_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)  # paho backs off exponentially between these
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
@@ -158,6 +170,16 @@ class Bridge:
         except Exception:
             log.exception("could not enqueue a message (it will be redelivered)")
 
+    def _on_fast_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        """fastmqtt's callback for plain QoS 1 publishes (paho's thread: enqueue only, never raise)."""
+        try:
+            if not self.accepting:
+                return  # shutting down: not acknowledged, so the broker redelivers it to the next session
+            self.inbox.put(Inbound(topic, payload, mid, qos, self.generation))
+            self.metrics.values["messages_received_total"] += 1
+        except Exception:
+            log.exception("could not enqueue a message (it will be redelivered)")
+
     # --- writer side (main thread) --------------------------------------------------------------------------
     def _collect(self, wait: float = 0.2) -> list[Inbound]:
         inbox, batch_max = self.inbox, self.config.batch_max
@@ -182,14 +204,17 @@ class Bridge:
         return batch
 
     def _write_until_committed(
-        self, batch: list[Inbound], give_up_at: float | None = None
+        self, prepared: PreparedBatch, give_up_at: float | None = None
     ) -> BatchResult | None:
-        """Retry the batch until it commits (database restarts); None if `give_up_at` passed first."""
+        """Retry the batch until it commits (database restarts); None if `give_up_at` passed first.
+
+        Without `give_up_at`, a stop request during an outage starts the drain deadline (drain_timeout_s).
+        """
         delay = 0.25
         while True:
             try:
                 started = time.perf_counter()
-                result = self.writer.write(batch, datetime.now(UTC))
+                result = self.writer.commit(prepared)
                 self.metrics.set("last_batch_seconds", time.perf_counter() - started)
                 if not self.database_ok:
                     log.info("database write OK")
@@ -211,22 +236,23 @@ class Bridge:
                     delay,
                 )
                 self.writer.close()
+            if self.stop_event.is_set() and give_up_at is None:
+                give_up_at = time.monotonic() + self.config.drain_timeout_s
             if give_up_at is not None and time.monotonic() + delay > give_up_at:
                 return None
-            if self.stop_event.wait(delay) and give_up_at is None:
-                return None
+            self.stop_event.wait(delay) if give_up_at is None else time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     def _acknowledge(self, batch: list[Inbound]) -> None:
         client, generation = self.client, self.generation
-        acked = skipped = 0
-        for item in batch:  # receive order
-            if item.generation == generation and item.qos > 0:
-                client.ack(item.mid, item.qos)
-                acked += 1
-            elif item.qos > 0:
-                skipped += 1
-        self.metrics.values["messages_acked_total"] += acked
+        mids = [item.mid for item in batch if item.qos > 0 and item.generation == generation]  # receive order
+        skipped = sum(1 for item in batch if item.qos > 0) - len(mids)
+        if isinstance(client, fastmqtt.FastClient):
+            client.ack_many(mids)
+        else:
+            for mid in mids:
+                client.ack(mid, 1)
+        self.metrics.values["messages_acked_total"] += len(mids)
         if skipped:
             self.metrics.inc("acks_skipped_total", skipped)
 
@@ -243,13 +269,56 @@ class Bridge:
             self.metrics.inc_labelled("dead_letters_by_reason_total", reason, count)
         self.last_commit_monotonic = time.monotonic()
 
-    def process_batch(self, batch: list[Inbound], give_up_at: float | None = None) -> bool:
-        result = self._write_until_committed(batch, give_up_at)
+    def process_batch(
+        self, batch: list[Inbound], prepared: PreparedBatch, give_up_at: float | None = None
+    ) -> bool:
+        result = self._write_until_committed(prepared, give_up_at)
         if result is None:
             return False
         self._record(result)
         self._acknowledge(batch)
         return True
+
+    def _hand_over(self, item: tuple[list[Inbound], PreparedBatch] | None) -> bool:
+        """Queue `item` and wait until the main thread takes it; False if it stopped taking batches.
+
+        Waiting for the take (not just for queue space) is what makes batches grow with load: the next
+        batch is collected only when the database thread is ready for it, so it holds everything that
+        arrived during the previous commit, and is prepared while that one commits.
+        """
+        self.taken.clear()
+        while not self.writer_done.is_set():
+            try:
+                self.prepared.put(item, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        while not self.writer_done.is_set():
+            if self.taken.wait(0.2):
+                return True
+        return False
+
+    def _prepare_loop(self) -> None:
+        """Prepare thread: collect, validate and encode batches; after a stop, drain the inbox, then None."""
+        try:
+            while not self.stop_event.is_set():
+                batch = self._collect()
+                if batch and not self._hand_over((batch, self.writer.prepare(batch, datetime.now(UTC)))):
+                    return
+            # Drain: take nothing new, hand over what was received.
+            self.accepting = False
+            time.sleep(0.05)
+            while True:
+                batch = self._collect(wait=0.0)
+                if not batch:
+                    break
+                if not self._hand_over((batch, self.writer.prepare(batch, datetime.now(UTC)))):
+                    return
+        except Exception:
+            log.exception("prepare thread failed; stopping (unacknowledged messages will be redelivered)")
+            self.stop_event.set()
+        finally:
+            self._hand_over(None)
 
     def _housekeeping(self, now: float, timers: dict[str, float]) -> None:
         try:
@@ -338,34 +407,43 @@ class Bridge:
             properties=self._connect_properties(),
         )
         self.client.loop_start()
+        preparer = threading.Thread(target=self._prepare_loop, name="bridge-prepare", daemon=True)
+        preparer.start()
         now = time.monotonic()
         timers = {"catalog": now, "health": now, "stats": now}
+        drained = 0
         try:
-            while not self.stop_event.is_set():
-                batch = self._collect()
-                if batch and not self.process_batch(batch):
-                    break  # stop requested during a database outage: exit without acknowledging
-                self._housekeeping(time.monotonic(), timers)
-            # Drain: take nothing new, commit and acknowledge what was received.
-            self.accepting = False
-            time.sleep(0.05)
-            give_up_at = time.monotonic() + cfg.drain_timeout_s
-            drained = 0
             while True:
-                batch = self._collect(wait=0.0)
-                if not batch:
-                    break
-                if not self.process_batch(batch, give_up_at):
+                try:
+                    item = self.prepared.get(timeout=0.2)
+                    self.taken.set()
+                except queue.Empty:
+                    if not self.stop_event.is_set():
+                        self._housekeeping(time.monotonic(), timers)
+                    continue
+                if item is None:
+                    break  # the prepare thread drained the inbox after a stop
+                batch, prepared = item
+                stopping = self.stop_event.is_set()
+                if not self.process_batch(batch, prepared):
                     log.warning(
-                        "database unavailable while draining: %d messages left for redelivery", len(batch)
+                        "database unavailable while stopping: %d+ messages left for redelivery", len(batch)
                     )
                     break
-                drained += len(batch)
+                if stopping:
+                    drained += len(batch)
+                else:
+                    self._housekeeping(time.monotonic(), timers)
+            self.writer_done.set()
             self._wait_for_acks_sent(timeout=2.0)
             log.info(
                 "drained %d messages; disconnecting (session kept for %ds)", drained, cfg.session_expiry_s
             )
         finally:
+            self.writer_done.set()
+            self.accepting = False
+            self.stop_event.set()
+            preparer.join(timeout=5)
             self.client.disconnect()
             self.client.loop_stop()
             self.writer.close()
