@@ -32,8 +32,12 @@ demo: migrate  ## set everything up, run the whole pipeline on offline demo sour
 	$(BIN)/purehealth demo run
 	@echo
 	@echo "Warehouse:  psql postgresql://analyst:analyst@127.0.0.1:5432/purehealth   (read-only analyst role)"
-	@echo "Dagster UI: http://127.0.0.1:3000  (starting now; Ctrl-C stops it; DEMO_SERVE=0 skips it)"
-	@if [ "$${DEMO_SERVE:-1}" = "1" ]; then $(BIN)/purehealth demo serve; fi
+	@if [ "$${DEMO_SERVE:-1}" = "1" ]; then \
+		echo "Dagster UI: http://127.0.0.1:3000 with the live path beside it (starting now; Ctrl-C stops all)"; \
+		$(BIN)/purehealth demo serve; \
+	else \
+		echo "Dagster UI: make ui  (http://127.0.0.1:3000; not started because DEMO_SERVE=0)"; \
+	fi
 
 ui: install  ## start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
