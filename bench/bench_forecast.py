@@ -21,30 +21,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import lightgbm as lgb
 import pandas as pd
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from purehealth_pipelines import settings
+from _support import bench_database
+
 from purehealth_pipelines.forecasting import backtest, features, models, registry, service, synthetic
 from purehealth_pipelines.forecasting.readings import read_hourly
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.warehouse.migrate import migrate
 
 END = pd.Timestamp("2025-01-01", tz="UTC")
-
-
-def _url(dbname: str) -> str:
-    params = conninfo_to_dict(settings.warehouse_url())
-    params["dbname"] = dbname
-    return make_conninfo(**params)
 
 
 def timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -64,17 +54,11 @@ def main() -> int:
     parser.add_argument("--skill-table", action="store_true", help="also print a 4-parameter backtest table")
     args = parser.parse_args()
 
-    name = f"purehealth_bench_{uuid.uuid4().hex[:8]}"
-    admin = _url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _url(name)
-    try:
-        migrate(url)
+    with bench_database() as url:
         warehouse = WarehouseResource(url=url)
         stations = [f"BENCH-{i:03d}" for i in range(args.stations)]
         start = END - pd.Timedelta(days=args.days)
-        print(f"bench database {name}: {args.stations} stations x {args.days} days hourly DO")
+        print(f"bench database: {args.stations} stations x {args.days} days hourly DO")
         rain = synthetic.daily_rainfall(stations, start, END)
         readings, _ = timed(
             "generate readings",
@@ -161,9 +145,6 @@ def main() -> int:
             )
             print("\nbacktest (20 stations, 120 days, 15-min synthetic readings, 3 weekly folds):\n")
             print(backtest.skill_table_markdown(backtest.score(preds)))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     return 0
 
 

@@ -16,20 +16,17 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-import uuid
 
 import numpy as np
 import pandas as pd
 import psycopg
+from _support import bench_database
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from purehealth_pipelines import settings
 from purehealth_pipelines.marts.rollups import ROLLUPS, replace_rollup
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import CORE_READINGS_COLUMNS, score_window
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.warehouse.migrate import migrate
 from purehealth_pipelines.warehouse.writer import copy_frame
 
 STATIONS, STEP = 300, "15min"
@@ -42,12 +39,6 @@ PARAMETERS = {  # mean, diurnal amplitude, noise, unit
     "do_sat_pct": (80.0, 10.0, 0.5, "%"),
 }
 DAY = pd.Timestamp("2024-06-10", tz="Asia/Kolkata")
-
-
-def _url(dbname: str) -> str:
-    params = conninfo_to_dict(settings.warehouse_url())
-    params["dbname"] = dbname
-    return make_conninfo(**params)
 
 
 def sensor_rows(rng: np.random.Generator) -> pd.DataFrame:
@@ -130,13 +121,7 @@ def time_query(conn: psycopg.Connection, query: str, params: tuple, runs: int = 
 
 
 def main() -> int:
-    name = f"purehealth_bench_{uuid.uuid4().hex[:8]}"
-    admin = _url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _url(name)
-    try:
-        migrate(url)
+    with bench_database() as url:
         warehouse = WarehouseResource(url=url)
         config = load_config()
         rng = np.random.default_rng(42)
@@ -223,9 +208,6 @@ def main() -> int:
             f"  limit: full scan of a temp table holding just those rows {floor * 1000:.1f} ms;"
             f" RATIO query / limit = {seconds / floor:.2f}"
         )
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from purehealth_pipelines.indices import CPCB_BEST_USE_CLASSES, best_use_class, cpcb_wqi
+from purehealth_pipelines.indices.wqi import WQI_OUTPUT_COLUMNS
 
 WQI_PARAMETERS: tuple[str, ...] = (
     "do_mg_l",
@@ -51,14 +52,7 @@ def station_wqi_daily(daily: pd.DataFrame, do_saturation: str = "fixed") -> pd.D
         "station_id",
         "day",
         *STORED_INPUTS,
-        "do_sat_pct",
-        "si_do",
-        "si_fc",
-        "si_ph",
-        "si_bod",
-        "wqi",
-        "wqi_label",
-        "wqi_class",
+        *WQI_OUTPUT_COLUMNS,
         "best_use_class",
         "best_use",
         "missing_parameters",
