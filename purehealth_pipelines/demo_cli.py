@@ -195,9 +195,9 @@ def serve(args: argparse.Namespace) -> int:
                 "--stations",
                 "12",
                 "--rate",
-                "12",
+                "2",
                 "--duration",
-                "0",
+                str(7 * 24 * 3600),
                 "--faults",
             ],
         ]
@@ -206,8 +206,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
         print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
     print(f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops.")
+    reported: set[int] = set()
     try:
-        while all(p.poll() is None for p in processes):
+        while processes[0].poll() is None:  # the UI decides; a live-path process that stops is reported
+            for index, process in enumerate(processes[1:], start=1):
+                if process.poll() is not None and index not in reported:
+                    reported.add(index)
+                    print(f"warning: `{' '.join(commands[index][-6:])}` exited with {process.returncode}")
             time.sleep(1)
     except KeyboardInterrupt:
         pass
