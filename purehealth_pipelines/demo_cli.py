@@ -9,6 +9,7 @@ daemon with the live path (bridge, broadcaster, simulator) beside it until Ctrl-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -168,6 +169,11 @@ def run_demo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
 def serve(args: argparse.Namespace) -> int:
     """Dagster UI + daemon, and the live path when it is installed, until Ctrl-C."""
     commands = [
@@ -201,30 +207,34 @@ def serve(args: argparse.Namespace) -> int:
                 "--faults",
             ],
         ]
-    processes = [subprocess.Popen(cmd) for cmd in commands]
+    # Each child leads its own process group, so stopping one stops everything it started.
+    processes = [subprocess.Popen(cmd, start_new_session=True) for cmd in commands]
     if len(commands) > 1:
         print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
         print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
     print(f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops.")
+    stop_requested: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager stopping us
+        signal.signal(signum, lambda received, _frame: stop_requested.append(received))
     reported: set[int] = set()
     try:
-        while processes[0].poll() is None:  # the UI decides; a live-path process that stops is reported
+        while processes[0].poll() is None and not stop_requested:  # the UI decides; others are reported
             for index, process in enumerate(processes[1:], start=1):
                 if process.poll() is not None and index not in reported:
                     reported.add(index)
                     print(f"warning: `{' '.join(commands[index][-6:])}` exited with {process.returncode}")
             time.sleep(1)
-    except KeyboardInterrupt:
-        pass
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        print("stopping the demo services ...")
+        # `dagster dev` shuts its webserver, daemon and code servers down on SIGINT (Ctrl-C), not SIGTERM;
+        # the bridge drains and commits on SIGTERM.
+        for index, process in enumerate(processes):
+            _signal_group(process, signal.SIGINT if index == 0 else signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
     return 0
 
 
