@@ -12,11 +12,17 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
+from realtime_bridge.simulator import reading_payload
+
 MOSQUITTO_CONF = "/etc/mosquitto/mosquitto.conf"
+# The five parameters every test reading carries, and the first reading's time (one reading per second).
+VALUES = {"temp_c": 27.5, "do_mg_l": 6.8, "ph": 7.6, "ec_us_cm": 410.0, "turbidity_ntu": 12.0}
+BASE_TS = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def free_port() -> int:
@@ -47,6 +53,44 @@ def count_rows(url: str, station_prefix: str) -> int:
     return scalar(
         url, "SELECT count(*) FROM raw.sensor_readings WHERE station_id LIKE %s", (station_prefix + "%",)
     )
+
+
+def private_area(url: str, n_stations: int = 4) -> tuple[str, list[str], str]:
+    """A private station prefix, registered stations and MQTT topic root, so tests never see each other."""
+    prefix = unique("T").upper()
+    stations = [f"{prefix}-{i}" for i in range(n_stations)]
+    add_stations(url, stations)
+    return prefix, stations, f"test/{prefix}/purehealth/v1"
+
+
+def make_lines(n: int, offset: int = 0) -> list[bytes]:
+    """`n` readings payloads (all of VALUES), one per second from BASE_TS + offset s; seq = offset + i."""
+    return [
+        reading_payload(
+            "",
+            BASE_TS + timedelta(seconds=offset + i),
+            {**VALUES, "do_mg_l": 6.0 + (i % 100) / 100},
+            seq=offset + i,
+        )
+        for i in range(n)
+    ]
+
+
+def assert_exactly_once(url: str, prefix: str, stations: list[str], per_station: int) -> None:
+    """make_lines(per_station) for each station landed exactly once: right total and no key missing."""
+    expected = len(stations) * per_station * len(VALUES)
+    assert count_rows(url, prefix) == expected
+    # Every (station, parameter, ts) present once: the count per key is 1 and the ts range is complete.
+    missing = scalar(
+        url,
+        """SELECT count(*) FROM unnest(%s::text[]) s(station_id)
+             CROSS JOIN generate_series(%s::timestamptz, %s::timestamptz, interval '1 second') g(ts)
+            WHERE NOT EXISTS (SELECT 1 FROM raw.sensor_readings r
+                               WHERE r.station_id = s.station_id AND r.ts = g.ts
+                                 AND r.parameter = 'do_mg_l')""",
+        (stations, BASE_TS, BASE_TS + timedelta(seconds=per_station - 1)),
+    )
+    assert missing == 0
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition") -> None:

@@ -12,10 +12,14 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from purehealth_pipelines_tests.live.helpers import (
+    BASE_TS,
+    VALUES,
     BridgeProcess,
-    add_stations,
+    assert_exactly_once,
     count_rows,
     ensure_postgres,
+    make_lines,
+    private_area,
     publish_lines,
     restart_postgres,
     running_bridge,
@@ -29,29 +33,11 @@ from realtime_bridge.simulator import malformed_payload, reading_payload
 
 pytestmark = pytest.mark.timeout(120)
 
-VALUES = {"temp_c": 27.5, "do_mg_l": 6.8, "ph": 7.6, "ec_us_cm": 410.0, "turbidity_ntu": 12.0}
-BASE_TS = datetime(2025, 6, 1, tzinfo=UTC)
-
-
-def make_lines(n: int, offset: int = 0) -> list[bytes]:
-    return [
-        reading_payload(
-            "",
-            BASE_TS + timedelta(seconds=offset + i),
-            {**VALUES, "do_mg_l": 6.0 + (i % 100) / 100},
-            seq=offset + i,
-        )
-        for i in range(n)
-    ]
-
 
 @pytest.fixture
 def live(module_warehouse_url, mqtt_broker, tmp_path):
     """A private topic root, stations and log folder for one test; services guaranteed up afterwards."""
-    prefix = unique("T").upper()
-    stations = [f"{prefix}-{i}" for i in range(4)]
-    add_stations(module_warehouse_url, stations)
-    root = f"test/{prefix}/purehealth/v1"
+    prefix, stations, root = private_area(module_warehouse_url)
     try:
         yield {
             "url": module_warehouse_url,
@@ -63,22 +49,6 @@ def live(module_warehouse_url, mqtt_broker, tmp_path):
     finally:
         start_mosquitto()
         ensure_postgres(module_warehouse_url)
-
-
-def assert_exactly_once(url: str, prefix: str, stations: list[str], per_station: int) -> None:
-    expected = len(stations) * per_station * len(VALUES)
-    assert count_rows(url, prefix) == expected
-    # Every (station, parameter, ts) present once: the count per key is 1 and the ts range is complete.
-    missing = scalar(
-        url,
-        """SELECT count(*) FROM unnest(%s::text[]) s(station_id)
-             CROSS JOIN generate_series(%s::timestamptz, %s::timestamptz, interval '1 second') g(ts)
-            WHERE NOT EXISTS (SELECT 1 FROM raw.sensor_readings r
-                               WHERE r.station_id = s.station_id AND r.ts = g.ts
-                                 AND r.parameter = 'do_mg_l')""",
-        (stations, BASE_TS, BASE_TS + timedelta(seconds=per_station - 1)),
-    )
-    assert missing == 0
 
 
 def test_kill9_mid_stream_then_restart_lands_every_reading_exactly_once(live) -> None:
