@@ -22,6 +22,7 @@ import pandas as pd
 
 from purehealth_pipelines.demo.gridded import grd_bytes
 from purehealth_pipelines.demo.profiles import monsoon_rain_mm_per_day, monthly_sample, stable_rng
+from purehealth_pipelines.sources import cpcb_nwmp
 from purehealth_pipelines.sources.mpcb import MONTHS, financial_year_label
 from purehealth_pipelines.stations.registry import load_registry
 
@@ -49,17 +50,7 @@ NWMP_HEADER = [
     " Fecal Streptococci (MPN/100ml) Max",
     "Year",
 ]
-NWMP_PARAMS = [
-    "temp_c",
-    "do_mg_l",
-    "ph",
-    "ec_us_cm",
-    "bod_mg_l",
-    "nitrate_n_mg_l",
-    "fc_mpn_100ml",
-    "tc_mpn_100ml",
-    "fs_mpn_100ml",
-]
+NWMP_PARAMS = cpcb_nwmp.PARAMETERS
 REGIONAL_OFFICES = {
     "Pune": "Pune",
     "Satara": "Pune",

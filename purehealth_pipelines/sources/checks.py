@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.sources import assets
+from purehealth_pipelines.sources import assets, cpcb_nwmp
 from purehealth_pipelines.table_metadata import json_safe
 
 INDEX_RANGE = (-1.0, 1.0)
@@ -33,17 +33,7 @@ SUITES: dict[str, SuiteSpec] = {
     "cpcb_nwmp": SuiteSpec(
         "raw.cpcb_nwmp",
         ["station_id", "parameter", "statistic", "ts"],
-        [
-            "temp_c",
-            "do_mg_l",
-            "ph",
-            "ec_us_cm",
-            "bod_mg_l",
-            "nitrate_n_mg_l",
-            "fc_mpn_100ml",
-            "tc_mpn_100ml",
-            "fs_mpn_100ml",
-        ],
+        list(cpcb_nwmp.PARAMETERS),
         {
             "temp_c": (0, 50),
             "do_mg_l": (0, 25),

@@ -46,6 +46,8 @@ PARAMETER_COLUMNS: dict[str, tuple[str, str]] = {
     "fecal streptococci": ("fs_mpn_100ml", "MPN/100 mL"),
     "faecal streptococci": ("fs_mpn_100ml", "MPN/100 mL"),
 }
+# The canonical parameters of the NWMP tables, in the tables' column order.
+PARAMETERS: tuple[str, ...] = tuple(dict.fromkeys(code for code, _unit in PARAMETER_COLUMNS.values()))
 # Physically possible values (not QC thresholds: those are the quality domain's). Outside -> garbage.
 PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
     "temp_c": (0.0, 50.0),
