@@ -27,7 +27,7 @@ from purehealth_pipelines.marts.rollups import ROLLUPS, replace_rollup
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import CORE_READINGS_COLUMNS, score_window
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.warehouse.writer import copy_frame
+from realtime_bridge.writer import copy_readings
 
 STATIONS, STEP = 300, "15min"
 PARAMETERS = {  # mean, diurnal amplitude, noise, unit
@@ -127,7 +127,7 @@ def main() -> int:
         rng = np.random.default_rng(42)
         raw = sensor_rows(rng)
         with warehouse.connect() as conn, conn.cursor() as cur:
-            copy_frame(cur, "raw.sensor_readings", raw)
+            copy_readings(cur, raw)
         print(f"landed {len(raw):,} raw sensor readings (day + 6 h lookback + 1 h lookahead)")
 
         # warm-up on another day's (empty) window so imports and plans are not timed

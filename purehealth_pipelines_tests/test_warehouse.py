@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.migrate import available_migrations, migrate
 from purehealth_pipelines.warehouse.retention import apply_retention
+from realtime_bridge.writer import copy_readings
 
 DAY = datetime(2024, 4, 1, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def test_timescaledb_present_and_time_series_tables_are_hypertables(warehouse_ur
         rows = conn.execute(
             "SELECT hypertable_schema || '.' || hypertable_name FROM timescaledb_information.hypertables"
         ).fetchall()
-    assert {"raw.sensor_readings", "core.readings"} <= {r[0] for r in rows}
+    assert {"raw.sensor_messages", "core.readings"} <= {r[0] for r in rows}
 
 
 def test_partition_rerun_replaces_instead_of_duplicating(warehouse: WarehouseResource) -> None:
@@ -168,16 +169,16 @@ def test_retention_drops_only_expired_sensor_chunks(module_warehouse_url: str) -
     wh = WarehouseResource(url=module_warehouse_url)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     old, recent = now - timedelta(days=200), now - timedelta(days=2)
-    for start in (old, recent):
-        frame = readings("T-RET", start, 3, 1.0).drop(columns=["source", "qc_flag"])
-        wh.write_partition("raw.sensor_readings", frame, start, start + timedelta(hours=3))
+    with psycopg.connect(module_warehouse_url) as conn, conn.cursor() as cur:
+        for start in (old, recent):
+            copy_readings(cur, readings("T-RET", start, 3, 1.0).drop(columns=["source", "qc_flag"]))
     with psycopg.connect(module_warehouse_url, autocommit=True) as conn:
         actions = {a.table: a for a in apply_retention(conn)}
     assert (
-        actions["raw.sensor_readings"].chunks_dropped >= 1
-        or actions["raw.sensor_readings"].method == "policy"
+        actions["raw.sensor_messages"].chunks_dropped >= 1
+        or actions["raw.sensor_messages"].method == "policy"
     )
-    if actions["raw.sensor_readings"].method == "drop_chunks":
+    if actions["raw.sensor_messages"].method == "drop_chunks":
         left = wh.read_frame("SELECT min(ts) AS first FROM raw.sensor_readings WHERE station_id = 'T-RET'")
         assert left["first"].iloc[0] >= recent
     assert actions["core.readings"].method == "keep forever"

@@ -314,24 +314,22 @@ class Broadcaster:
         limit = min(int(request.get("limit", self.config.replay_limit)), self.config.replay_limit)
         async with await psycopg.AsyncConnection.connect(self.config.database_url, autocommit=True) as conn:
             cursor = await conn.execute(
-                """SELECT station_id, ts, jsonb_object_agg(parameter, value), max(sensor_id), max(seq),
-                          max(ingested_at)
-                     FROM raw.sensor_readings
+                """SELECT station_id, ts, parameters, "values", sensor_id, seq, ingested_at
+                     FROM raw.sensor_messages
                     WHERE ingested_at > %(since)s
                       AND (%(all)s OR station_id = ANY(%(stations)s))
-                    GROUP BY station_id, ts
-                    ORDER BY max(ingested_at), station_id, ts
+                    ORDER BY ingested_at, station_id, ts
                     LIMIT %(limit)s""",
                 {"since": since, "all": stations is None, "stations": stations or [], "limit": limit},
             )
             rows = await cursor.fetchall()
         messages = []
-        for station_id, ts, values, sensor_id, seq, _ in rows:
+        for station_id, ts, parameters, values, sensor_id, seq, _ in rows:
             message = {
                 "type": "reading",
                 "station_id": station_id,
                 "ts": ts.isoformat(),
-                "values": values,
+                "values": dict(zip(parameters, values, strict=True)),
                 "replay": True,
             }
             if sensor_id is not None:

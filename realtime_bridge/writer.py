@@ -1,16 +1,18 @@
 """The batch writer: one transaction per batch, idempotent, and only then may the bridge acknowledge.
 
-Per batch (ThingsBoard and the prototype do the same, performance.md): validated readings are COPYed (text
-format, built as one string: the per-row Python cost dominates, psycopg's row adapter is slower) straight
-into raw.sensor_readings inside a savepoint. COPY cannot skip conflicts, so when the unique key
-(station_id, parameter, ts) rejects the batch — a redelivered message — the savepoint is rolled back and the
-same rows go through a per-connection temp staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`,
-which makes the redelivery a no-op. (Measured here: direct COPY ≈ 66–77 k rows/s vs ≈ 43 k rows/s for
-staging + INSERT; binary COPY via warehouse.binary_copy gained ≈ 10 % in the database but its encoding
-cost the Python side more than it saved, so text it is.) Rejected messages go to ops.dead_letters, station
-health is upserted, and the broadcaster is told through `pg_notify` — all in the same transaction, so
-nothing is visible (or broadcast) before COMMIT, and a failure rolls everything back and the bridge does
-not acknowledge. `prepare` (CPU only) and `commit` (database) are separate so the bridge can pipeline them.
+Per batch (ThingsBoard and the prototype do the same, performance.md): each validated readings message
+becomes ONE row of raw.sensor_messages (parameters and values as parallel arrays; migration 0201 says why:
+one tuple and one index entry per message instead of one per reading is what lifted the database's share
+of the landing rate). The rows are COPYed (text format, built as one string: the per-row Python cost
+dominates, psycopg's row adapter is slower) straight into the hypertable inside a savepoint. COPY cannot
+skip conflicts, so when the unique key (station_id, ts, sensor_id) rejects the batch — a redelivered
+message — the savepoint is rolled back and the same rows go through a per-connection temp staging table and
+`INSERT … SELECT … ON CONFLICT DO NOTHING`, which makes the redelivery a no-op. A message that hits the key
+with *different* content is not a redelivery: it goes to ops.dead_letters (reason conflicting_duplicate)
+rather than vanishing. Rejected messages go to ops.dead_letters, station health is upserted, and the
+broadcaster is told through `pg_notify` — all in the same transaction, so nothing is visible (or broadcast)
+before COMMIT, and a failure rolls everything back and the bridge does not acknowledge. `prepare` (CPU only)
+and `commit` (database) are separate so the bridge can pipeline them.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -33,6 +37,9 @@ from realtime_bridge.validation import (
     validate_reading,
     validate_status,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +60,33 @@ NOTIFY_MAX_BYTES = 7_800  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 DEAD_LETTER_SOURCE = "mqtt"
 
 NULL = "\\N"  # COPY text format's NULL
-# What raw.sensor_readings.topic has always held (whatever the broker's topic root).
-LEGACY_TOPIC_PREFIX = "purehealth/v1/stations/"
-_READING_COLUMNS = "station_id, parameter, ts, value, unit, sensor_id, seq, topic"
-# Created once per connection; ON COMMIT DELETE ROWS empties it at every commit.
+CONFLICT_REASON = "conflicting_duplicate"
+_ARRAY_SAFE_CODE = re.compile(r"[A-Za-z0-9_]+")
+_MESSAGE_COLUMNS = 'station_id, ts, sensor_id, parameters, "values", seq'
+# Created once per connection; ON COMMIT DELETE ROWS empties it at every commit. `pos` = line number in
+# the batch's COPY text, to find the payload of a message that conflicts with a stored one.
 _STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS bridge_staging_rows (
-    station_id text, parameter text, ts timestamptz, value double precision, unit text, sensor_id text,
-    seq bigint, topic text
+CREATE TEMP TABLE IF NOT EXISTS bridge_staging_messages (
+    pos int, station_id text, ts timestamptz, sensor_id text, parameters text[], "values" double precision[],
+    seq bigint
 ) ON COMMIT DELETE ROWS
 """
-_COPY_DIRECT = f"COPY raw.sensor_readings ({_READING_COLUMNS}) FROM STDIN"
-_COPY_STAGING = f"COPY bridge_staging_rows ({_READING_COLUMNS}) FROM STDIN"
+_COPY_DIRECT = f"COPY raw.sensor_messages ({_MESSAGE_COLUMNS}) FROM STDIN"
+_COPY_STAGING = f"COPY bridge_staging_messages (pos, {_MESSAGE_COLUMNS}) FROM STDIN"
 _MOVE_SQL = f"""
-INSERT INTO raw.sensor_readings ({_READING_COLUMNS})
-SELECT {_READING_COLUMNS} FROM bridge_staging_rows
-ON CONFLICT (station_id, parameter, ts) DO NOTHING
+INSERT INTO raw.sensor_messages ({_MESSAGE_COLUMNS})
+SELECT {_MESSAGE_COLUMNS} FROM bridge_staging_messages ORDER BY pos
+ON CONFLICT (station_id, ts, sensor_id) DO NOTHING
+RETURNING cardinality(parameters)
+"""
+# Staged messages whose key is taken by a stored message with other content (not a redelivery). A message
+# that _MOVE_SQL inserted matches itself and is not reported.
+_CONFLICTS_SQL = """
+SELECT s.pos FROM bridge_staging_messages s
+  JOIN raw.sensor_messages m
+    ON m.station_id = s.station_id AND m.ts = s.ts AND m.sensor_id IS NOT DISTINCT FROM s.sensor_id
+ WHERE (m.parameters, m."values") IS DISTINCT FROM (s.parameters, s."values")
+ ORDER BY s.pos
 """
 _HEALTH_SQL = """
 INSERT INTO ops.sensor_health AS h
@@ -132,7 +150,13 @@ class BatchResult:
 def load_catalog(conn: psycopg.Connection, topic_prefix: str = TOPIC_PREFIX) -> Catalog:
     """Registered active stations and parameter units from ref.*."""
     stations = frozenset(r[0] for r in conn.execute("SELECT station_id FROM ref.stations WHERE active"))
-    units = dict(conn.execute("SELECT code, unit FROM ref.parameters").fetchall())
+    units = {}
+    for code, unit in conn.execute("SELECT code, unit FROM ref.parameters").fetchall():
+        # Codes go unquoted into the COPY array literal of raw.sensor_messages.parameters.
+        if _ARRAY_SAFE_CODE.fullmatch(code) and code.lower() != "null":
+            units[code] = unit
+        else:
+            log.warning("parameter code %r cannot be landed by the bridge (use letters, digits, _)", code)
     conn.commit()
     return Catalog(stations=stations, units=units, topic_prefix=topic_prefix)
 
@@ -161,7 +185,8 @@ class PreparedBatch:
     """A validated batch, ready for one transaction (built off the database thread)."""
 
     result: BatchResult
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # one COPY line per accepted readings message
+    sources: list[Inbound] = field(default_factory=list)  # the message behind each line
     copy_text: str = ""
     notices: list[str] = field(default_factory=list)
     notify_payload: str = ""
@@ -223,10 +248,11 @@ class BatchWriter:
         catalog = self.catalog  # replaced whole by refresh_catalog, so reading it here is thread-safe
         if catalog is None:
             raise RuntimeError("no catalog: connect() before preparing batches")
-        max_future, units, notify = self.max_future, catalog.units, self.notify
+        max_future, notify = self.max_future, self.notify
         result = BatchResult(messages=len(batch))
         prepared = PreparedBatch(result)
         lines = prepared.lines
+        sources = prepared.sources
         notices = prepared.notices
         dead = prepared.dead
         health = prepared.health
@@ -243,15 +269,15 @@ class BatchWriter:
                 station_id = outcome.station_id
                 ts_text = outcome.ts.isoformat()
                 sensor_id, seq = outcome.sensor_id, outcome.seq
-                head = f"{station_id}\t"
-                middle = f"\t{ts_text}\t"
-                tail = (
-                    f"\t{_copy_text(sensor_id) if sensor_id else NULL}\t{seq if seq is not None else NULL}"
-                    f"\t{LEGACY_TOPIC_PREFIX}{station_id}/readings\n"
-                )
                 values = outcome.values
-                for code, value in values.items():
-                    lines.append(f"{head}{code}{middle}{value!r}\t{units[code]}{tail}")
+                # COPY text of one raw.sensor_messages row; parameter codes are catalog identifiers
+                # (load_catalog checks), so the array literals need no quoting.
+                lines.append(
+                    f"{station_id}\t{ts_text}\t{_copy_text(sensor_id) if sensor_id else NULL}"
+                    f"\t{{{','.join(values)}}}\t{{{','.join(map(repr, values.values()))}}}"
+                    f"\t{seq if seq is not None else NULL}\n"
+                )
+                sources.append(item)
                 result.rows_offered += len(values)
                 state = health.get(station_id)
                 if state is None:
@@ -298,13 +324,25 @@ class BatchWriter:
         result = prepared.result
         try:
             with conn.cursor() as cur:
+                inserted, conflicts = 0, []
                 if prepared.copy_text:
-                    result.rows_inserted = self._insert_readings(cur, prepared.copy_text)
-                if prepared.dead:
+                    inserted, conflicts = self._insert_messages(cur, prepared)
+                dead = prepared.dead + [
+                    (
+                        prepared.sources[pos].topic,
+                        prepared.sources[pos].payload,
+                        Rejection(
+                            CONFLICT_REASON,
+                            "a different message for this station, sensor_id and ts is already stored",
+                        ),
+                    )
+                    for pos in conflicts
+                ]
+                if dead:
                     with cur.copy(
                         "COPY ops.dead_letters (source, origin, payload, reason, details) FROM STDIN"
                     ) as copy:
-                        for topic, payload, rejection in prepared.dead:
+                        for topic, payload, rejection in dead:
                             copy.write_row(
                                 (
                                     DEAD_LETTER_SOURCE,
@@ -328,29 +366,36 @@ class BatchWriter:
             with contextlib.suppress(Exception):  # the connection may be gone
                 conn.rollback()
             raise
+        # Counted only after COMMIT: a failed attempt is retried with the same prepared batch.
+        result.rows_inserted = inserted
+        if conflicts:
+            result.readings -= len(conflicts)
+            result.dead_letters += len(conflicts)
+            result.reasons[CONFLICT_REASON] = result.reasons.get(CONFLICT_REASON, 0) + len(conflicts)
         return result
 
-    def _insert_readings(self, cur: psycopg.Cursor, copy_text: str) -> int:
-        """Land the rows; returns how many were new.
+    def _insert_messages(self, cur: psycopg.Cursor, prepared: PreparedBatch) -> tuple[int, list[int]]:
+        """Land the messages; returns (readings new to the table, batch positions of conflicting messages).
 
-        Optimistic: COPY straight into the hypertable inside a savepoint (≈1.7x the rows/s of staging +
-        INSERT … SELECT here, bench/bench_live.py). A redelivered message makes the COPY fail on the unique
-        key; then the savepoint is rolled back and the same rows go through the staging table with
-        ON CONFLICT DO NOTHING, which skips exactly the rows already there. Either way the count is exact.
+        Optimistic: COPY straight into the hypertable inside a savepoint (the common case: nothing was
+        delivered before). A redelivered message makes the COPY fail on the unique key; then the savepoint
+        is rolled back and the same rows go through the staging table with ON CONFLICT DO NOTHING, which
+        skips exactly the messages already there; what hit the key with other content is reported.
         """
         cur.execute("SAVEPOINT bridge_readings")
         try:
             with cur.copy(_COPY_DIRECT) as copy:
-                copy.write(copy_text)
-            inserted = cur.rowcount
+                copy.write(prepared.copy_text)
             cur.execute("RELEASE SAVEPOINT bridge_readings")
-            return inserted
+            return prepared.result.rows_offered, []
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT bridge_readings")
         with cur.copy(_COPY_STAGING) as copy:
-            copy.write(copy_text)
+            copy.write("".join(f"{pos}\t{line}" for pos, line in enumerate(prepared.lines)))
         cur.execute(_MOVE_SQL)
-        return cur.rowcount
+        inserted = sum(row[0] for row in cur.fetchall())
+        cur.execute(_CONFLICTS_SQL)
+        return inserted, [row[0] for row in cur.fetchall()]
 
     @staticmethod
     def _upsert_health(cur: psycopg.Cursor, health: dict[str, _Health]) -> None:
@@ -405,3 +450,31 @@ def _chunk_notices(notices: list[str]) -> list[str]:
     if current:
         chunks.append("\n".join(current))
     return chunks
+
+
+def copy_readings(cur: psycopg.Cursor, frame: pd.DataFrame) -> int:
+    """Land long-format readings (station_id, parameter, ts, value[, sensor_id, seq]) outside MQTT.
+
+    For imports, back-fills and tests that hold readings one per row: they become raw.sensor_messages rows
+    the way the bridge writes them, one per (station_id, ts, sensor_id). No validation and no dead letters:
+    the caller vouches for the rows (the bridge is the path for untrusted input). Returns messages written.
+    """
+    import pandas as pd  # not at module level: the bridge process never needs it
+
+    if frame.empty:
+        return 0
+    data = frame.assign(sensor_id=frame.get("sensor_id"), seq=frame.get("seq"))
+    data["sensor_id"] = data["sensor_id"].astype(object).where(data["sensor_id"].notna(), "")
+    lines = []
+    grouped = data.groupby(["station_id", "ts", "sensor_id"], sort=False)
+    for (station_id, ts, sensor_id), group in grouped:
+        values = ",".join("NULL" if pd.isna(v) else repr(float(v)) for v in group["value"])
+        seq = group["seq"].dropna()
+        lines.append(
+            f"{_copy_text(str(station_id))}\t{pd.Timestamp(ts).isoformat()}"
+            f"\t{_copy_text(str(sensor_id)) if sensor_id else NULL}\t{{{','.join(group['parameter'])}}}"
+            f"\t{{{values}}}\t{int(seq.iloc[0]) if len(seq) else NULL}\n"
+        )
+    with cur.copy(_COPY_DIRECT) as copy:
+        copy.write("".join(lines))
+    return len(lines)

@@ -45,7 +45,7 @@ SELECT least(now() - %(lag)s::interval,
 """
 _DAYS_SQL = """
 SELECT DISTINCT (ts AT TIME ZONE %(tz)s)::date AS day
-  FROM raw.sensor_readings
+  FROM raw.sensor_messages
  WHERE ingested_at >= %(cursor)s AND ingested_at < %(bound)s
  ORDER BY day
 """

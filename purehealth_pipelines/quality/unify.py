@@ -218,9 +218,12 @@ def _empty_canonical() -> pd.DataFrame:
 # One SELECT per raw table, each returning the canonical columns (before unit conversion). The NWMP
 # statistic becomes part of the source name (see module docstring). Bound parameters: window start/end.
 RAW_SOURCE_QUERIES: dict[str, str] = {
+    # Two sensors of one station may report the same parameter at the same instant (each message is kept,
+    # raw.sensor_messages); the canonical reading is one per station, parameter and ts: the first landed.
     "raw.sensor_readings": (
-        "SELECT station_id, parameter, ts, 'iot' AS source, value, unit, NULL::text AS censored,"
-        " NULL::int AS pixel_count FROM raw.sensor_readings WHERE ts >= %(start)s AND ts < %(end)s"
+        "SELECT DISTINCT ON (station_id, parameter, ts) station_id, parameter, ts, 'iot' AS source, value,"
+        " unit, NULL::text AS censored, NULL::int AS pixel_count FROM raw.sensor_readings"
+        " WHERE ts >= %(start)s AND ts < %(end)s ORDER BY station_id, parameter, ts, ingested_at, sensor_id"
     ),
     "raw.cpcb_nwmp": (
         "SELECT station_id, parameter, ts, 'cpcb_nwmp_' || statistic AS source, value, unit, censored,"

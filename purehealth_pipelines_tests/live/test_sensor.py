@@ -22,8 +22,8 @@ NO_LAG = timedelta(0)
 
 def insert(conn: psycopg.Connection, station: str, ts: datetime) -> None:
     conn.execute(
-        "INSERT INTO raw.sensor_readings (station_id, parameter, ts, value, unit)"
-        " VALUES (%s, 'ph', %s, 7, 'pH')",
+        'INSERT INTO raw.sensor_messages (station_id, ts, parameters, "values")'
+        " VALUES (%s, %s, '{ph}', '{7}')",
         (station, ts),
     )
 
@@ -58,7 +58,7 @@ def test_high_water_mark_never_skips_a_transaction_that_commits_late(module_ware
         # IST days: 12:00 UTC is 17:30 IST the same day.
         assert second.days == [date(2025, 3, 1), date(2025, 3, 2)]
         rows = observer.execute(
-            "SELECT count(*) FROM raw.sensor_readings WHERE ingested_at >= %s AND ingested_at < %s",
+            "SELECT count(*) FROM raw.sensor_messages WHERE ingested_at >= %s AND ingested_at < %s",
             (first.bound, second.bound),
         ).fetchone()[0]
         assert rows == 2  # both writers' rows, the late committer's included
@@ -81,12 +81,12 @@ def test_sensor_requests_runs_for_affected_daily_partitions(module_warehouse_url
     )
     assert defs.resolve_job_def("live_readings_quality_job") is not None
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DELETE FROM raw.sensor_readings")
+        conn.execute("DELETE FROM raw.sensor_messages")
         insert(conn, "SENSOR-1", datetime(2025, 4, 1, 20, tzinfo=UTC))  # 01:30 IST on 2 April
         insert(conn, "SENSOR-1", datetime(2025, 4, 3, 6, tzinfo=UTC))
     # Read the rows only once the safety lag has passed (the sensor's default).
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE raw.sensor_readings SET ingested_at = now() - interval '1 minute'")
+        conn.execute("UPDATE raw.sensor_messages SET ingested_at = now() - interval '1 minute'")
     resources = {"warehouse": WarehouseResource(url=url)}
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(

@@ -1,8 +1,9 @@
 """BatchWriter against the real database: the optimistic COPY and its ON CONFLICT fallback.
 
-The bridge COPYs a batch straight into raw.sensor_readings inside a savepoint and, when the unique key
-rejects it (a redelivered message), rolls back to the savepoint and goes through the staging table with
-ON CONFLICT DO NOTHING. Both paths must land each reading exactly once and count new rows exactly.
+The bridge COPYs a batch (one row per message) straight into raw.sensor_messages inside a savepoint and,
+when the unique key rejects it (a redelivered message), rolls back to the savepoint and goes through the
+staging table with ON CONFLICT DO NOTHING. Both paths must land each reading exactly once and count new rows
+exactly; a different message under a stored key is dead-lettered, not dropped.
 """
 
 from __future__ import annotations
@@ -45,14 +46,18 @@ def test_direct_copy_then_redelivery_and_in_batch_duplicates_land_once(warehouse
         assert (first.rows_offered, first.rows_inserted) == (30, 30)  # the direct COPY path
         landed = rows(warehouse_url, station)
         assert len(landed) == 30
-        wrong_units = scalar(
-            warehouse_url,
-            "SELECT count(*) FROM raw.sensor_readings r JOIN ref.parameters p ON p.code = r.parameter"
-            " WHERE r.station_id = %s AND r.unit IS DISTINCT FROM p.unit",
-            (station,),
+        assert (
+            scalar(
+                warehouse_url, "SELECT count(*) FROM raw.sensor_messages WHERE station_id = %s", (station,)
+            )
+            == 10
         )
-        assert wrong_units == 0
-        assert landed[0][5] == f"purehealth/v1/stations/{station}/readings"
+        # The per-reading view: values in the message's order, unit from ref.parameters, the legacy topic.
+        assert landed[:3] == [
+            ("ph", BASE_TS, 7.0, "pH units", 0, f"purehealth/v1/stations/{station}/readings"),
+            ("temp_c", BASE_TS, 27.5, "°C", 0, f"purehealth/v1/stations/{station}/readings"),
+            ("turbidity_ntu", BASE_TS, 12.0, "NTU", 0, f"purehealth/v1/stations/{station}/readings"),
+        ]
 
         # Redelivery of 5 committed messages plus 5 new ones, one of them twice in the same batch.
         mixed = [message(station, i, 100 + i) for i in range(5, 15)] + [message(station, 14, 200)]
@@ -69,5 +74,30 @@ def test_direct_copy_then_redelivery_and_in_batch_duplicates_land_once(warehouse
             (station,),
         )
         assert distinct_ts == 17
+    finally:
+        writer.close()
+
+
+def test_a_different_message_under_a_stored_key_is_dead_lettered_not_dropped(warehouse_url) -> None:
+    station = unique("W").upper()
+    add_stations(warehouse_url, [station])
+    writer = BatchWriter(warehouse_url, notify=False)
+    writer.connect()
+    try:
+        now = datetime.now(UTC)
+        writer.write([message(station, 0, 1)], now)
+        changed = reading_payload("", BASE_TS, {**VALUES, "ph": 9.9}, seq=0)  # same station and ts
+        result = writer.write(
+            [message(station, 0, 2), Inbound(f"{TOPIC_PREFIX}{station}/readings", changed, 3, 1, 1)], now
+        )
+        assert (result.rows_inserted, result.readings, result.dead_letters) == (0, 1, 1)
+        assert result.reasons == {"conflicting_duplicate": 1}
+        with psycopg.connect(warehouse_url) as conn:
+            letters = conn.execute(
+                "SELECT reason, payload FROM ops.dead_letters WHERE origin = %s",
+                (f"{TOPIC_PREFIX}{station}/readings",),
+            ).fetchall()
+        assert letters == [("conflicting_duplicate", changed.decode())]
+        assert [r[2] for r in rows(warehouse_url, station) if r[0] == "ph"] == [7.0]  # the first one stays
     finally:
         writer.close()

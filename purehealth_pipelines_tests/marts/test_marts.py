@@ -21,6 +21,7 @@ from purehealth_pipelines.quality.pipeline import score_window
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.writer import copy_frame
 from purehealth_pipelines_tests.quality.synthetic import DAY, sensor_frame
+from realtime_bridge.writer import copy_readings
 
 PARTITION = str(DAY.date())
 
@@ -52,7 +53,7 @@ def wh(module_warehouse_url: str) -> WarehouseResource:
         }
     )
     with warehouse.connect() as conn, conn.cursor() as cur:
-        copy_frame(cur, "raw.sensor_readings", pd.concat([a, b, c], ignore_index=True))
+        copy_readings(cur, pd.concat([a, b, c], ignore_index=True))
         copy_frame(cur, "raw.mpcb_monthly", lab)
     score_window(warehouse, DAY, DAY + pd.Timedelta(days=1), load_config())
     return warehouse

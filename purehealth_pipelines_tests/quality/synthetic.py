@@ -25,7 +25,7 @@ def sensor_frame(
     parameters: dict | None = None,
     seed: int = 7,
 ) -> pd.DataFrame:
-    """Long rows (station_id, parameter, ts, value, unit) as the bridge lands them in raw.sensor_readings."""
+    """Long rows (station_id, parameter, ts, value, unit) as raw.sensor_readings shows them."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range(start, end, freq="15min", inclusive="left")
     hours = ((ts.tz_convert("Asia/Kolkata").hour + ts.minute / 60.0) - 15.0) / 24.0 * 2 * np.pi

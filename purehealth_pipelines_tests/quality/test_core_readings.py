@@ -13,6 +13,7 @@ from purehealth_pipelines.quality.pipeline import read_copy, score_window
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.writer import copy_frame
 from purehealth_pipelines_tests.quality.synthetic import DAY, sensor_frame
+from realtime_bridge.writer import copy_readings
 
 CONFIG = load_config()
 END = DAY + pd.Timedelta(days=1)
@@ -50,19 +51,21 @@ def wh(module_warehouse_url: str) -> WarehouseResource:
             "station_code": "T1",
         }
     )
-    bad_unit = pd.DataFrame(
+    bad_unit = pd.DataFrame(  # a lab sheet with a unit nobody can convert (the bridge validates its own)
         {
             "station_id": "IOT-T-CLEAN",
             "parameter": ["do_mg_l"],
             "ts": [DAY + pd.Timedelta(minutes=7)],
             "value": [6.0],
             "unit": ["furlongs"],
+            "censored": [None],
+            "station_code": "T1",
         }
     )
     with warehouse.connect() as conn, conn.cursor() as cur:
-        copy_frame(cur, "raw.sensor_readings", pd.concat([sensors, bad_unit], ignore_index=True))
+        copy_readings(cur, sensors)
         copy_frame(cur, "raw.cpcb_nwmp", nwmp)
-        copy_frame(cur, "raw.mpcb_monthly", mpcb)
+        copy_frame(cur, "raw.mpcb_monthly", pd.concat([mpcb, bad_unit], ignore_index=True))
     score_window(warehouse, DAY, END, CONFIG)
     return warehouse
 
@@ -134,9 +137,8 @@ def test_rerun_replaces_partition(wh: WarehouseResource) -> None:
     before = _readings(wh)
     with wh.connect() as conn:
         conn.execute(
-            "UPDATE raw.sensor_readings SET value = 65 WHERE station_id = 'IOT-T-CLEAN' AND"
-            " parameter = 'temp_c'"
-            " AND ts = %s",
+            "UPDATE raw.sensor_messages SET \"values\"[array_position(parameters, 'temp_c')] = 65"
+            " WHERE station_id = 'IOT-T-CLEAN' AND ts = %s",
             (DAY + pd.Timedelta(hours=12),),
         )
     _, summary = score_window(wh, DAY, END, CONFIG)
