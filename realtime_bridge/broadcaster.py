@@ -48,6 +48,7 @@ log = logging.getLogger("realtime_bridge.broadcaster")
 READINGS_CHANNEL = "purehealth_readings"
 EVENTS_CHANNEL = "purehealth_events"
 EVENT_TYPES = frozenset({"alert", "forecast"})
+REPLAY_TYPES = ("reading", "alert", "forecast")  # what a reconnecting client can ask to be replayed
 CLOSE_TOO_SLOW = 4008  # application close code: "you fell too far behind"
 CLOSE_BAD_REQUEST = 4400
 DIRECT_WRITE_LIMIT = 32 * 1024  # websockets' default write_limit (the transport's high-water mark)
@@ -300,7 +301,14 @@ class Broadcaster:
                 delay = min(delay * 2, 10.0)
 
     async def replay(self, client: Client, request: dict) -> None:
-        """Readings committed since `since` (ingested_at), for the client's stations; then replay_complete."""
+        """What a reconnecting client missed since `since`, for its stations; then replay_complete.
+
+        Readings committed after `since` (by ingested_at, oldest first, at most `limit`); alerts whose row
+        changed after `since`, in their current state; and the newest forecast per station and parameter if
+        issued after `since` (older issues are superseded). Alerts and forecasts use the same payload
+        functions as the live NOTIFYs (marts.alerts.notify_payload, forecasting.publish.forecast_payloads),
+        so a replayed message is the message the client would have received. `types` picks a subset.
+        """
         try:
             since = datetime.fromisoformat(str(request["since"]))
             if since.tzinfo is None:
@@ -312,18 +320,30 @@ class Broadcaster:
             return
         stations = request.get("stations") or (None if client.everything else sorted(client.stations))
         limit = min(int(request.get("limit", self.config.replay_limit)), self.config.replay_limit)
-        async with await psycopg.AsyncConnection.connect(self.config.database_url, autocommit=True) as conn:
-            cursor = await conn.execute(
-                """SELECT station_id, ts, parameters, "values", sensor_id, seq, ingested_at
-                     FROM raw.sensor_messages
-                    WHERE ingested_at > %(since)s
-                      AND (%(all)s OR station_id = ANY(%(stations)s))
-                    ORDER BY ingested_at, station_id, ts
-                    LIMIT %(limit)s""",
-                {"since": since, "all": stations is None, "stations": stations or [], "limit": limit},
+        types = set(request.get("types") or REPLAY_TYPES)
+        if not types <= set(REPLAY_TYPES):
+            await client.ws.send(
+                json.dumps({"type": "error", "error": f"replay types must be among {list(REPLAY_TYPES)}"})
             )
-            rows = await cursor.fetchall()
-        messages = []
+            return
+        scope = {"since": since, "all": stations is None, "stations": stations or [], "limit": limit}
+        rows, messages = [], []
+        async with await psycopg.AsyncConnection.connect(self.config.database_url, autocommit=True) as conn:
+            if "reading" in types:
+                cursor = await conn.execute(
+                    """SELECT station_id, ts, parameters, "values", sensor_id, seq, ingested_at
+                         FROM raw.sensor_messages
+                        WHERE ingested_at > %(since)s
+                          AND (%(all)s OR station_id = ANY(%(stations)s))
+                        ORDER BY ingested_at, station_id, ts
+                        LIMIT %(limit)s""",
+                    scope,
+                )
+                rows = await cursor.fetchall()
+            if "alert" in types:
+                messages += await _replay_alerts(conn, scope)
+            if "forecast" in types:
+                messages += await _replay_forecasts(conn, scope)
         for station_id, ts, parameters, values, sensor_id, seq, _ in rows:
             message = {
                 "type": "reading",
@@ -337,7 +357,7 @@ class Broadcaster:
             if seq is not None:
                 message["seq"] = seq
             messages.append(message)
-        until = rows[-1][5].isoformat() if rows else since.isoformat()
+        until = rows[-1][6].isoformat() if rows else since.isoformat()
         if messages:
             await client.ws.send(json.dumps(messages, separators=(",", ":")))
         await client.ws.send(
@@ -480,3 +500,43 @@ def run_broadcaster(config: BroadcasterConfig) -> int:
     except ImportError:
         asyncio.run(main())
     return 0
+
+
+async def _replay_alerts(conn: psycopg.AsyncConnection, scope: dict) -> list[dict]:
+    """Alerts changed after `since` (current state), oldest change first, as their live payloads."""
+    from purehealth_pipelines.marts.alerts import AlertState, notify_payload
+
+    cursor = await conn.execute(
+        """SELECT station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
+                  breach_count, last_value, worst_value, threshold, message, alert_id
+             FROM mart.alerts
+            WHERE updated_at > %(since)s AND (%(all)s OR station_id = ANY(%(stations)s))
+            ORDER BY updated_at, alert_id
+            LIMIT %(limit)s""",
+        scope,
+    )
+    return [
+        {**json.loads(notify_payload(AlertState(*row))), "replay": True} for row in await cursor.fetchall()
+    ]
+
+
+async def _replay_forecasts(conn: psycopg.AsyncConnection, scope: dict) -> list[dict]:
+    """The newest forecast issue per station and parameter, if issued after `since`, as live payloads."""
+    import pandas as pd
+
+    from purehealth_pipelines.forecasting.publish import forecast_payloads
+
+    cursor = await conn.execute(
+        """SELECT f.station_id, f.parameter, f.issued_at, f.horizon_h, f.ts, f.p10, f.p50, f.p90
+             FROM mart.forecasts f
+             JOIN (SELECT station_id, parameter, max(issued_at) AS issued_at
+                     FROM mart.forecasts
+                    WHERE issued_at > %(since)s AND (%(all)s OR station_id = ANY(%(stations)s))
+                    GROUP BY station_id, parameter) latest USING (station_id, parameter, issued_at)""",
+        scope,
+    )
+    columns = ["station_id", "parameter", "issued_at", "horizon_h", "ts", "p10", "p50", "p90"]
+    frame = pd.DataFrame(await cursor.fetchall(), columns=columns)
+    if frame.empty:
+        return []
+    return [{**json.loads(payload), "replay": True} for payload in forecast_payloads(frame)]

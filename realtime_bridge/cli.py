@@ -90,10 +90,11 @@ def _common(parser: argparse.ArgumentParser, mqtt: bool = True) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     bridge = commands.add_parser(
         "bridge",
-        help="MQTT -> raw.sensor_readings (QoS 1, ack after commit, dead letters, sensor health)",
+        help="MQTT -> raw.sensor_messages (QoS 1, ack after commit, dead letters, sensor health)",
         description=(
             "Subscribe to <root>/stations/+/readings and /status (QoS 1, persistent MQTT v5 session),"
-            " validate, land readings in raw.sensor_readings in batches (idempotent), dead-letter what is"
+            " validate, land each message as one row of raw.sensor_messages in batches (idempotent; the view"
+            " raw.sensor_readings shows one row per reading), dead-letter what is"
             " invalid, keep ops.sensor_health, and acknowledge each message only after COMMIT. Several"
             " instances share the load with --share-group (each with its own --client-id). SIGTERM drains"
             " and exits cleanly."

@@ -73,11 +73,20 @@ CREATE TEMP TABLE IF NOT EXISTS bridge_staging_messages (
 """
 _COPY_DIRECT = f"COPY raw.sensor_messages ({_MESSAGE_COLUMNS}) FROM STDIN"
 _COPY_STAGING = f"COPY bridge_staging_messages (pos, {_MESSAGE_COLUMNS}) FROM STDIN"
+# Returns the batch position and reading count of each message new to the table (the first staged copy of
+# a key wins: rows are inserted in position order), so only those are broadcast.
 _MOVE_SQL = f"""
-INSERT INTO raw.sensor_messages ({_MESSAGE_COLUMNS})
-SELECT {_MESSAGE_COLUMNS} FROM bridge_staging_messages ORDER BY pos
-ON CONFLICT (station_id, ts, sensor_id) DO NOTHING
-RETURNING cardinality(parameters)
+WITH inserted AS (
+    INSERT INTO raw.sensor_messages ({_MESSAGE_COLUMNS})
+    SELECT {_MESSAGE_COLUMNS} FROM bridge_staging_messages ORDER BY pos
+    ON CONFLICT (station_id, ts, sensor_id) DO NOTHING
+    RETURNING station_id, ts, sensor_id, cardinality(parameters) AS readings
+)
+SELECT DISTINCT ON (s.station_id, s.ts, s.sensor_id) s.pos, i.readings
+  FROM inserted i
+  JOIN bridge_staging_messages s
+    ON s.station_id = i.station_id AND s.ts = i.ts AND s.sensor_id IS NOT DISTINCT FROM i.sensor_id
+ ORDER BY s.station_id, s.ts, s.sensor_id, s.pos
 """
 # Staged messages whose key is taken by a stored message with other content (not a redelivery). A message
 # that _MOVE_SQL inserted matches itself and is not reported.
@@ -188,7 +197,7 @@ class PreparedBatch:
     lines: list[str] = field(default_factory=list)  # one COPY line per accepted readings message
     sources: list[Inbound] = field(default_factory=list)  # the message behind each line
     copy_text: str = ""
-    notices: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # when notifying: one per line, same order
     notify_payload: str = ""
     dead: list[tuple[str, bytes, Rejection]] = field(default_factory=list)
     health: dict[str, _Health] = field(default_factory=dict)
@@ -324,9 +333,14 @@ class BatchWriter:
         result = prepared.result
         try:
             with conn.cursor() as cur:
-                inserted, conflicts = 0, []
+                inserted, conflicts, notify_payload = 0, [], prepared.notify_payload
                 if prepared.copy_text:
-                    inserted, conflicts = self._insert_messages(cur, prepared)
+                    inserted, conflicts, new_positions = self._insert_messages(cur, prepared)
+                    if new_positions is not None and prepared.notices:
+                        # Redelivered (already broadcast) and conflicting messages are not broadcast again.
+                        notify_payload = "\x1e".join(
+                            _chunk_notices([prepared.notices[pos] for pos in new_positions])
+                        )
                 dead = prepared.dead + [
                     (
                         prepared.sources[pos].topic,
@@ -354,12 +368,12 @@ class BatchWriter:
                             )
                 if prepared.health:
                     self._upsert_health(cur, prepared.health)
-                if prepared.notify_payload:
+                if notify_payload:
                     # One text parameter split on the server: binding a text[] of JSON makes psycopg
                     # quote-escape every element, which cost more than the whole INSERT (profiled).
                     cur.execute(
                         f"SELECT pg_notify('{READINGS_CHANNEL}', p) FROM string_to_table(%s, E'\\x1e') AS p",
-                        (prepared.notify_payload,),
+                        (notify_payload,),
                     )
             conn.commit()
         except BaseException:
@@ -374,8 +388,11 @@ class BatchWriter:
             result.reasons[CONFLICT_REASON] = result.reasons.get(CONFLICT_REASON, 0) + len(conflicts)
         return result
 
-    def _insert_messages(self, cur: psycopg.Cursor, prepared: PreparedBatch) -> tuple[int, list[int]]:
-        """Land the messages; returns (readings new to the table, batch positions of conflicting messages).
+    def _insert_messages(
+        self, cur: psycopg.Cursor, prepared: PreparedBatch
+    ) -> tuple[int, list[int], list[int] | None]:
+        """Land the messages; returns (readings new to the table, positions of conflicting messages,
+        positions of the messages new to the table or None for all of them).
 
         Optimistic: COPY straight into the hypertable inside a savepoint (the common case: nothing was
         delivered before). A redelivered message makes the COPY fail on the unique key; then the savepoint
@@ -387,15 +404,16 @@ class BatchWriter:
             with cur.copy(_COPY_DIRECT) as copy:
                 copy.write(prepared.copy_text)
             cur.execute("RELEASE SAVEPOINT bridge_readings")
-            return prepared.result.rows_offered, []
+            return prepared.result.rows_offered, [], None
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT bridge_readings")
         with cur.copy(_COPY_STAGING) as copy:
             copy.write("".join(f"{pos}\t{line}" for pos, line in enumerate(prepared.lines)))
         cur.execute(_MOVE_SQL)
-        inserted = sum(row[0] for row in cur.fetchall())
+        new = sorted(cur.fetchall())
         cur.execute(_CONFLICTS_SQL)
-        return inserted, [row[0] for row in cur.fetchall()]
+        conflicts = [row[0] for row in cur.fetchall()]
+        return sum(readings for _, readings in new), conflicts, [pos for pos, _ in new]
 
     @staticmethod
     def _upsert_health(cur: psycopg.Cursor, health: dict[str, _Health]) -> None:

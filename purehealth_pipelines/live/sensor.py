@@ -1,4 +1,5 @@
-"""The Dagster sensor over raw.sensor_readings: a high-water mark on ingested_at -> daily partitions to score.
+"""The Dagster sensor over the live landing table (raw.sensor_messages, shown per reading as the view
+raw.sensor_readings): a high-water mark on ingested_at -> daily partitions to score.
 
 Why not simply `max(ingested_at)` as the cursor: ingested_at is `now()` of the bridge transaction that wrote
 the row, i.e. its START time, and concurrent transactions commit out of order. A transaction that started at
@@ -17,8 +18,8 @@ pg_stat_activity shows other roles' xact_start only to superusers or members of 
 that role to the Dagster user in production. As a belt and braces the bound is also at most now() minus
 `SAFETY_LAG` (the bridge's own transactions are capped by statement_timeout = 60 s, writer.py).
 
-The query returns only the distinct IST days touched (via the ingested_at index); the table is never
-loaded into memory.
+The query returns only the distinct IST days touched (via the BRIN index on ingested_at); the table is
+never loaded into memory.
 """
 
 from collections.abc import Iterable

@@ -150,12 +150,65 @@ def test_station_filter_alerts_and_replay_end_to_end(module_warehouse_url, mqtt_
                 readings = [m for m in replayed if m["type"] == "reading"]
                 assert len(readings) == 20 and {m["station_id"] for m in readings} == {s1}
                 assert all(m["replay"] for m in readings)
+                assert replayed[-1]["count"] == 20 and datetime.fromisoformat(replayed[-1]["until"]) > since
         finally:
             await shutdown(stop, task)
 
     with running_bridge(url, unique("bridge-ws"), root, tmp_path):
         run(scenario())
         assert count_rows(url, prefix) == 80
+
+
+def test_replay_returns_missed_alerts_and_the_newest_forecast_for_the_clients_stations(
+    module_warehouse_url,
+) -> None:
+    url = module_warehouse_url
+    prefix = unique("R").upper()
+    s1, s2 = f"{prefix}-1", f"{prefix}-2"
+    now = datetime.now(UTC).replace(microsecond=0)
+    since = now - timedelta(hours=1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for station, updated in ((s1, now), (s2, now), (s1, since - timedelta(hours=1))):
+            conn.execute(
+                """INSERT INTO mart.alerts (station_id, parameter, rule, severity, status, first_seen,
+                                            last_seen, message, updated_at)
+                   VALUES (%s, 'do_mg_l', %s, 'warning', 'resolved', %s, %s, 'DO below 4 mg/L', %s)""",
+                (station, f"do_below_4_{updated:%H%M}", updated, updated, updated),
+            )
+        for issued in (since - timedelta(minutes=30), now - timedelta(minutes=15), now):
+            for h in (1, 6):
+                conn.execute(
+                    """INSERT INTO mart.forecasts (station_id, parameter, issued_at, horizon_h, ts, origin_ts,
+                                                   p10, p50, p90, station_group, model_version)
+                       VALUES (%s, 'do_mg_l', %s, %s, %s, %s, 5, 6, 7, 'live', 'test')""",
+                    (s1, issued, h, issued + timedelta(hours=h), issued),
+                )
+
+    async def scenario() -> None:
+        _, stop, task, uri = await start(url)
+        try:
+            async with connect(f"{uri}?token={TOKEN}&stations={s1}", compression=None) as client:
+                assert json.loads(await client.recv())["type"] == "hello"
+                await client.send(json.dumps({"action": "replay", "since": since.isoformat()}))
+                replayed = await receive_until(client, lambda m: m and m[-1].get("type") == "replay_complete")
+                alerts = [m for m in replayed if m["type"] == "alert"]
+                forecasts = [m for m in replayed if m["type"] == "forecast"]
+                assert [(a["station_id"], a["rule"], a["replay"]) for a in alerts] == [
+                    (s1, f"do_below_4_{now:%H%M}", True)
+                ]
+                assert set(alerts[0]) >= {"alert_id", "severity", "status", "first_seen", "message"}
+                assert len(forecasts) == 1 and forecasts[0]["station_id"] == s1
+                assert datetime.fromisoformat(forecasts[0]["issued_at"]) == now  # the newest issue only
+                assert [h["h"] for h in forecasts[0]["horizons"]] == [1, 6]
+                await client.send(
+                    json.dumps({"action": "replay", "since": since.isoformat(), "types": ["x"]})
+                )
+                error = await receive_until(client, lambda m: bool(m))
+                assert error[0]["type"] == "error"
+        finally:
+            await shutdown(stop, task)
+
+    run(scenario())
 
 
 def test_a_stalled_client_is_dropped_while_others_keep_receiving(module_warehouse_url, caplog) -> None:

@@ -8,6 +8,7 @@ exactly; a different message under a stored key is dead-lettered, not dropped.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -101,3 +102,22 @@ def test_a_different_message_under_a_stored_key_is_dead_lettered_not_dropped(war
         assert [r[2] for r in rows(warehouse_url, station) if r[0] == "ph"] == [7.0]  # the first one stays
     finally:
         writer.close()
+
+
+def test_redelivered_messages_are_not_broadcast_again(warehouse_url) -> None:
+    station = unique("W").upper()
+    add_stations(warehouse_url, [station])
+    writer = BatchWriter(warehouse_url, notify=True)
+    writer.connect()
+    try:
+        with psycopg.connect(warehouse_url, autocommit=True) as listener:
+            listener.execute("LISTEN purehealth_readings")
+            now = datetime.now(UTC)
+            writer.write([message(station, i, i + 1) for i in range(3)], now)
+            second = writer.write([message(station, i, 10 + i) for i in range(1, 5)], now)  # 1, 2 again
+            payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=2)]
+    finally:
+        writer.close()
+    assert second.rows_inserted == 6
+    lines = [line for payload in payloads for line in payload.split("\n")]
+    assert [json.loads(line.split("\t", 1)[1])["seq"] for line in lines] == [0, 1, 2, 3, 4]
