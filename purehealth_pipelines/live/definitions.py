@@ -14,6 +14,7 @@ from purehealth_pipelines.live.sensor import (
     CORE_READINGS,
     live_readings_quality_job,
     raw_sensor_readings_sensor,
+    raw_sensor_readings_spec,
 )
 
 
@@ -30,7 +31,11 @@ def _quality_defines_core_readings() -> bool:
 
 
 if _quality_defines_core_readings():
-    defs = dg.Definitions(jobs=[live_readings_quality_job], sensors=[raw_sensor_readings_sensor])
+    defs = dg.Definitions(
+        assets=[raw_sensor_readings_spec],
+        jobs=[live_readings_quality_job],
+        sensors=[raw_sensor_readings_sensor],
+    )
 else:
     logging.getLogger(__name__).warning("core.readings is not defined: the raw.sensor_readings sensor is off")
-    defs = dg.Definitions()
+    defs = dg.Definitions(assets=[raw_sensor_readings_spec])

@@ -45,11 +45,43 @@ SELECT least(now() - %(lag)s::interval,
             ) - %(epsilon)s::interval
 """
 _DAYS_SQL = """
-SELECT DISTINCT (ts AT TIME ZONE %(tz)s)::date AS day
+SELECT (ts AT TIME ZONE %(tz)s)::date AS day, count(*) AS messages, sum(cardinality(parameters)) AS readings
   FROM raw.sensor_messages
  WHERE ingested_at >= %(cursor)s AND ingested_at < %(bound)s
+ GROUP BY day
  ORDER BY day
 """
+RAW_SENSOR_READINGS = dg.AssetKey(["raw", "sensor_readings"])
+
+# What the bridge lands, as an asset Dagster observes but does not materialise: the operator sees it in the
+# lineage above core/readings, with its columns, and the sensor's observations (new messages per tick).
+raw_sensor_readings_spec = dg.AssetSpec(
+    RAW_SENSOR_READINGS,
+    description=(
+        "Live IoT readings landed by realtime_bridge from MQTT (purehealth/v1/stations/+/readings), "
+        "exactly once, acknowledged only after COMMIT. Stored one row per message in raw.sensor_messages; "
+        "raw.sensor_readings is the per-reading view core/readings reads. Not materialised by Dagster: the "
+        "raw_sensor_readings_sensor records an observation for each window of newly committed messages."
+    ),
+    group_name="live",
+    kinds={"timescaledb", "mqtt"},
+    metadata={
+        "dagster/table_name": "raw.sensor_readings",
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn("station_id", "text", description="from the MQTT topic; ref.stations"),
+                dg.TableColumn("parameter", "text", description="ref.parameters.code"),
+                dg.TableColumn("ts", "timestamptz", description="measurement time from the payload"),
+                dg.TableColumn("value", "double precision"),
+                dg.TableColumn("unit", "text", description="ref.parameters.unit (validated by the bridge)"),
+                dg.TableColumn("sensor_id", "text", description="optional, from the payload"),
+                dg.TableColumn("seq", "bigint", description="optional sensor sequence number"),
+                dg.TableColumn("topic", "text"),
+                dg.TableColumn("ingested_at", "timestamptz", description="start of the landing transaction"),
+            ]
+        ),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,8 @@ class Tick:
     cursor: datetime
     bound: datetime
     days: list[date]
+    messages: int = 0  # landed in [cursor, bound)
+    readings: int = 0
 
 
 def parse_cursor(cursor: str | None) -> datetime:
@@ -78,7 +112,13 @@ def evaluate(conn: psycopg.Connection, cursor: datetime, lag: timedelta = SAFETY
     if bound <= cursor:
         return Tick(cursor, cursor, [])
     rows = conn.execute(_DAYS_SQL, {"tz": partitions.TIMEZONE, "cursor": cursor, "bound": bound}).fetchall()
-    return Tick(cursor, bound, [r[0] for r in rows])
+    return Tick(
+        cursor,
+        bound,
+        [r[0] for r in rows],
+        messages=sum(r[1] for r in rows),
+        readings=sum(int(r[2]) for r in rows),
+    )
 
 
 live_readings_quality_job = dg.define_asset_job(
@@ -113,5 +153,26 @@ def raw_sensor_readings_sensor(context: dg.SensorEvaluationContext, warehouse: W
         return dg.SkipReason(
             f"no new sensor readings in [{tick.cursor.isoformat()}, {tick.bound.isoformat()})"
         )
-    context.log.info("new sensor readings in %d daily partitions: %s", len(keys), keys[:10])
-    return [dg.RunRequest(run_key=f"{key}@{tick.bound.isoformat()}", partition_key=key) for key in keys]
+    context.log.info(
+        "%d new messages (%d readings) in %d daily partitions: %s",
+        tick.messages,
+        tick.readings,
+        len(keys),
+        keys[:10],
+    )
+    observation = dg.AssetObservation(
+        asset_key=RAW_SENSOR_READINGS,
+        metadata={
+            "new_messages": dg.MetadataValue.int(tick.messages),
+            "new_readings": dg.MetadataValue.int(tick.readings),
+            "ingested_from": dg.MetadataValue.timestamp(tick.cursor),
+            "ingested_until": dg.MetadataValue.timestamp(tick.bound),
+            "partitions": dg.MetadataValue.text(", ".join(keys)),
+        },
+    )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"{key}@{tick.bound.isoformat()}", partition_key=key) for key in keys
+        ],
+        asset_events=[observation],
+    )

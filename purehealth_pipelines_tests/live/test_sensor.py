@@ -23,7 +23,7 @@ NO_LAG = timedelta(0)
 def insert(conn: psycopg.Connection, station: str, ts: datetime) -> None:
     conn.execute(
         'INSERT INTO raw.sensor_messages (station_id, ts, parameters, "values")'
-        " VALUES (%s, %s, '{ph}', '{7}')",
+        " VALUES (%s, %s, '{ph,do_mg_l}', '{7,6.5}')",
         (station, ts),
     )
 
@@ -93,7 +93,13 @@ def test_sensor_requests_runs_for_affected_daily_partitions(module_warehouse_url
             instance=instance, cursor=None, definitions=defs, resources=resources
         )
         result = raw_sensor_readings_sensor(context)
-        assert sorted(r.partition_key for r in result) == ["2025-04-02", "2025-04-03"]
+        assert sorted(r.partition_key for r in result.run_requests) == ["2025-04-02", "2025-04-03"]
+        # The landing table is observed in the asset catalog: what this tick saw.
+        [observation] = result.asset_events
+        assert observation.asset_key == dg.AssetKey(["raw", "sensor_readings"])
+        assert observation.metadata["new_messages"].value == 2
+        assert observation.metadata["new_readings"].value == 4  # two parameters per message
+        assert observation.metadata["partitions"].value == "2025-04-02, 2025-04-03"
         cursor = context.cursor
         assert cursor is not None
         again = raw_sensor_readings_sensor(

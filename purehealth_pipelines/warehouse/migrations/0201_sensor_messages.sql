@@ -55,11 +55,13 @@ GRANT SELECT ON raw.sensor_readings TO purehealth_writer;
 
 UPDATE ops.retention_policies SET table_name = 'raw.sensor_messages' WHERE table_name = 'raw.sensor_readings';
 
+-- Compression (Community edition only, as in 0002): every column of the unique key must be a segment-by or
+-- order-by column, so a station's sensors are the segments.
 DO $$
 BEGIN
     IF current_setting('timescaledb.license', true) = 'timescale' THEN
         ALTER TABLE raw.sensor_messages SET (timescaledb.compress,
-            timescaledb.compress_segmentby = 'station_id', timescaledb.compress_orderby = 'ts');
+            timescaledb.compress_segmentby = 'station_id, sensor_id', timescaledb.compress_orderby = 'ts');
         PERFORM add_compression_policy('raw.sensor_messages', interval '7 days', if_not_exists => true);
     END IF;
 END $$;
