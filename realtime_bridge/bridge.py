@@ -22,6 +22,7 @@ redelivered copies are acknowledged instead), so an ack can never hit a differen
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
@@ -41,6 +42,7 @@ from realtime_bridge.writer import BatchResult, BatchWriter, Inbound, PreparedBa
 log = logging.getLogger("realtime_bridge.bridge")
 
 DEFAULT_TOPIC_ROOT = "purehealth/v1"
+FAULT_EXIT_CODE = 86  # --fault-crash-after-commits
 METRIC_HELP = {
     "messages_received_total": "MQTT messages received (readings + status)",
     "messages_committed_total": "messages whose batch was committed",
@@ -81,6 +83,7 @@ class BridgeConfig:
     notify: bool = True
     drain_timeout_s: float = 20.0
     stats_interval_s: float = 10.0
+    crash_after_commits: int = 0  # fault injection (tests): os._exit after this many commits, before acking
 
     @property
     def subscriptions(self) -> list[str]:
@@ -165,17 +168,26 @@ class Bridge:
         try:
             if not self.accepting:
                 return  # shutting down: not acknowledged, so the broker redelivers it to the next session
-            self.inbox.put(Inbound(message.topic, message.payload, message.mid, message.qos, self.generation))
+            self.inbox.put(
+                Inbound(
+                    message.topic,
+                    message.payload,
+                    message.mid,
+                    message.qos,
+                    self.generation,
+                    bool(message.dup),
+                )
+            )
             self.metrics.values["messages_received_total"] += 1
         except Exception:
             log.exception("could not enqueue a message (it will be redelivered)")
 
-    def _on_fast_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+    def _on_fast_message(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool) -> None:
         """fastmqtt's callback for plain QoS 1 publishes (paho's thread: enqueue only, never raise)."""
         try:
             if not self.accepting:
                 return  # shutting down: not acknowledged, so the broker redelivers it to the next session
-            self.inbox.put(Inbound(topic, payload, mid, qos, self.generation))
+            self.inbox.put(Inbound(topic, payload, mid, qos, self.generation, dup))
             self.metrics.values["messages_received_total"] += 1
         except Exception:
             log.exception("could not enqueue a message (it will be redelivered)")
@@ -276,6 +288,15 @@ class Bridge:
         if result is None:
             return False
         self._record(result)
+        if (
+            self.config.crash_after_commits
+            and self.metrics.values["batches_total"] >= self.config.crash_after_commits
+        ):
+            log.critical(
+                "fault injection: exiting after COMMIT, before acknowledging %d messages", len(batch)
+            )
+            logging.shutdown()
+            os._exit(FAULT_EXIT_CODE)
         self._acknowledge(batch)
         return True
 

@@ -30,6 +30,7 @@ def _bridge(args: argparse.Namespace) -> int:
         offline_after=timedelta(seconds=args.offline_after),
         health_check_interval_s=args.health_interval,
         notify=not args.no_broadcast,
+        crash_after_commits=args.fault_crash_after_commits,
     )
     return Bridge(config).run()
 
@@ -140,6 +141,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--no-broadcast",
         action="store_true",
         help="do not NOTIFY the broadcaster (purehealth_readings channel)",
+    )
+    bridge.add_argument(
+        "--fault-crash-after-commits",
+        type=int,
+        default=0,
+        metavar="N",
+        help="FAULT INJECTION, for tests: exit hard right after the N-th COMMIT, before its PUBACKs are sent"
+        " (the crash the ack-after-commit design must survive); 0 = never",
     )
     bridge.set_defaults(handler=_bridge)
 

@@ -11,7 +11,7 @@ What this subclass changes, and nothing else:
   reports `pending()` bytes — the hook paho already honours for TLS sockets — so paho's loop does not wait
   in `select()` while whole packets sit in the buffer; `loop_read` handles every buffered packet per pass;
 - a QoS 1 PUBLISH without properties (what Mosquitto forwards from our sensors) is decoded with slicing and
-  handed to `on_fast_message(topic, payload, mid, qos)`; anything else takes paho's normal path;
+  handed to `on_fast_message(topic, payload, mid, qos, dup)`; anything else takes paho's normal path;
 - `ack_many(mids)` queues all the PUBACKs of a committed batch as ONE write (MQTT v5 allows the 4-byte
   PUBACK without reason code, the same bytes paho sends for `ack()`).
 It relies on paho internals (`_create_socket`, `_handle_publish`, `_in_packet`, `_packet_queue`), so the
@@ -69,7 +69,8 @@ class ReadAheadSocket:
         return getattr(self._sock, name)
 
 
-FastMessageCallback = Callable[[str, bytes, int, int], None]
+FastMessageCallback = Callable[[str, bytes, int, int, bool], None]
+_DUP_FLAG = 0x08  # fixed-header bit 3 of PUBLISH: a re-delivery
 
 
 class FastClient(mqtt.Client):
@@ -103,7 +104,7 @@ class FastClient(mqtt.Client):
             return super()._handle_publish()
         mid = (packet[topic_end] << 8) | packet[topic_end + 1]
         topic = bytes(packet[2:topic_end]).decode("utf-8", "surrogateescape")
-        callback(topic, bytes(packet[topic_end + 3 :]), mid, qos)
+        callback(topic, bytes(packet[topic_end + 3 :]), mid, qos, bool(command & _DUP_FLAG))
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_many(self, mids: Sequence[int]) -> None:

@@ -97,6 +97,17 @@ SELECT s.pos FROM bridge_staging_messages s
  WHERE (m.parameters, m."values") IS DISTINCT FROM (s.parameters, s."values")
  ORDER BY s.pos
 """
+# DISTINCT ON: the same redelivered message twice in one batch is still one dead letter. The source is a
+# literal so that the partial index of migration 0202 applies.
+_REDELIVERED_DEAD_LETTERS_SQL = f"""
+INSERT INTO ops.dead_letters (source, origin, payload, reason, details)
+SELECT DISTINCT ON (u.origin, u.payload, u.reason)
+       '{DEAD_LETTER_SOURCE}', u.origin, u.payload, u.reason, u.details::jsonb
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(origin, payload, reason, details)
+ WHERE NOT EXISTS (SELECT 1 FROM ops.dead_letters d
+                    WHERE d.source = '{DEAD_LETTER_SOURCE}' AND d.origin = u.origin
+                      AND md5(d.payload) = md5(u.payload) AND d.reason = u.reason AND d.payload = u.payload)
+"""
 _HEALTH_SQL = """
 INSERT INTO ops.sensor_health AS h
        (station_id, status, reported_status, last_seen, last_reading_ts, last_heartbeat_at,
@@ -136,13 +147,18 @@ UPDATE ops.sensor_health
 
 @dataclass(slots=True)
 class Inbound:
-    """One received MQTT message waiting for its batch; `generation` is the connection it arrived on."""
+    """One received MQTT message waiting for its batch; `generation` is the connection it arrived on.
+
+    `dup` is the MQTT DUP flag: the broker is re-sending a message it sent before (we may have committed it
+    and crashed before the PUBACK).
+    """
 
     topic: str
     payload: bytes
     mid: int
     qos: int
     generation: int
+    dup: bool = False
 
 
 @dataclass
@@ -199,7 +215,7 @@ class PreparedBatch:
     copy_text: str = ""
     notices: list[str] = field(default_factory=list)  # when notifying: one per line, same order
     notify_payload: str = ""
-    dead: list[tuple[str, bytes, Rejection]] = field(default_factory=list)
+    dead: list[tuple[Inbound, Rejection]] = field(default_factory=list)
     health: dict[str, _Health] = field(default_factory=dict)
 
 
@@ -315,7 +331,7 @@ class BatchWriter:
                 state.signal_dbm = outcome.signal_dbm if outcome.signal_dbm is not None else state.signal_dbm
             else:
                 assert isinstance(outcome, Rejection)
-                dead.append((topic, item.payload, outcome))
+                dead.append((item, outcome))
                 result.reasons[outcome.reason] = result.reasons.get(outcome.reason, 0) + 1
         result.dead_letters = len(dead)
         if notices:
@@ -341,31 +357,13 @@ class BatchWriter:
                         notify_payload = "\x1e".join(
                             _chunk_notices([prepared.notices[pos] for pos in new_positions])
                         )
-                dead = prepared.dead + [
-                    (
-                        prepared.sources[pos].topic,
-                        prepared.sources[pos].payload,
-                        Rejection(
-                            CONFLICT_REASON,
-                            "a different message for this station, sensor_id and ts is already stored",
-                        ),
-                    )
-                    for pos in conflicts
-                ]
+                conflict = Rejection(
+                    CONFLICT_REASON,
+                    "a different message for this station, sensor_id and ts is already stored",
+                )
+                dead = prepared.dead + [(prepared.sources[pos], conflict) for pos in conflicts]
                 if dead:
-                    with cur.copy(
-                        "COPY ops.dead_letters (source, origin, payload, reason, details) FROM STDIN"
-                    ) as copy:
-                        for topic, payload, rejection in dead:
-                            copy.write_row(
-                                (
-                                    DEAD_LETTER_SOURCE,
-                                    _payload_text(topic.encode("utf-8", "surrogateescape")),
-                                    _payload_text(payload),
-                                    rejection.reason,
-                                    json.dumps({"detail": rejection.detail}),
-                                )
-                            )
+                    self._insert_dead_letters(cur, dead)
                 if prepared.health:
                     self._upsert_health(cur, prepared.health)
                 if notify_payload:
@@ -414,6 +412,37 @@ class BatchWriter:
         cur.execute(_CONFLICTS_SQL)
         conflicts = [row[0] for row in cur.fetchall()]
         return sum(readings for _, readings in new), conflicts, [pos for pos, _ in new]
+
+    @staticmethod
+    def _insert_dead_letters(cur: psycopg.Cursor, dead: list[tuple[Inbound, Rejection]]) -> None:
+        """COPY the batch's dead letters; a redelivered (DUP) message's only if not recorded already.
+
+        Why: a crash between COMMIT and PUBACK makes the broker resend the message with DUP set; without
+        the check its dead letter would be recorded twice. The cost: if a sensor sends the same bad payload
+        twice and the second copy is redelivered after such a crash, the two are recorded once.
+        """
+        rows = [
+            (
+                _payload_text(item.topic.encode("utf-8", "surrogateescape")),
+                _payload_text(item.payload),
+                rejection.reason,
+                json.dumps({"detail": rejection.detail}),
+                item.dup,
+            )
+            for item, rejection in dead
+        ]
+        fresh = [row[:4] for row in rows if not row[4]]
+        if fresh:
+            with cur.copy(
+                "COPY ops.dead_letters (source, origin, payload, reason, details) FROM STDIN"
+            ) as copy:
+                for row in fresh:
+                    copy.write_row((DEAD_LETTER_SOURCE, *row))
+        redelivered = [row[:4] for row in rows if row[4]]
+        if redelivered:
+            cur.execute(
+                _REDELIVERED_DEAD_LETTERS_SQL, [list(column) for column in zip(*redelivered, strict=True)]
+            )
 
     @staticmethod
     def _upsert_health(cur: psycopg.Cursor, health: dict[str, _Health]) -> None:

@@ -83,6 +83,47 @@ def test_kill9_mid_stream_then_restart_lands_every_reading_exactly_once(live) ->
         bridge.stop()
 
 
+def test_crash_between_commit_and_ack_records_each_reading_and_dead_letter_once(live) -> None:
+    """The narrowest window of ack-after-commit: the batch is committed, its PUBACKs never sent.
+
+    The broker redelivers the whole batch (MQTT DUP set); its readings must hit the unique key and its
+    dead letters must not be recorded a second time. `--fault-crash-after-commits 1` makes the bridge exit
+    at exactly that point, so the test does not depend on the timing of a kill.
+    """
+    url, prefix, stations, root = live["url"], live["prefix"], live["stations"], live["root"]
+    per_station = 500
+    client_id = unique("bridge-crash")
+    BridgeProcess(url, client_id, root, live["logs"]).start().stop()  # the persistent session exists
+    bad = 0
+    for station in stations:  # queued for the offline session: the next connection gets a flood
+        lines = []
+        for i, line in enumerate(make_lines(per_station)):
+            lines.append(line)
+            if i % 10 == 0:  # a distinct bad payload each time (no two dead letters alike)
+                lines.append(f'{{"ts": "not a time {station} {i}", "values": {{"ph": 7}}}}'.encode())
+                bad += 1
+        assert publish_lines(f"{root}/stations/{station}/readings", lines, unique("pub")).wait(30) == 0
+
+    def dead() -> int:
+        return scalar(url, "SELECT count(*) FROM ops.dead_letters WHERE origin LIKE %s", (root + "%",))
+
+    crashing = BridgeProcess(url, client_id, root, live["logs"], "--fault-crash-after-commits", "1")
+    crashing.start(wait_connected=False)
+    assert crashing.proc.wait(30) == 86, crashing.log_path.read_text()
+    landed, lettered = count_rows(url, prefix), dead()
+    assert 0 < landed < len(stations) * per_station * len(VALUES) and lettered > 0  # one batch, unacked
+
+    bridge = BridgeProcess(url, client_id, root, live["logs"]).start()
+    try:
+        expected = len(stations) * per_station * len(VALUES)
+        wait_for(lambda: count_rows(url, prefix) >= expected and dead() >= bad, 45, 0.2, what="everything")
+        time.sleep(0.5)  # anything still redelivered must change nothing
+        assert_exactly_once(url, prefix, stations, per_station)
+        assert dead() == bad
+    finally:
+        bridge.stop()
+
+
 def test_postgres_restart_mid_stream_loses_nothing(live) -> None:
     url, prefix, stations = live["url"], live["prefix"], live["stations"][:2]
     per_station = 3_000
