@@ -162,3 +162,39 @@ def test_forecast_alert_rules_follow_cpcb_criteria() -> None:
     ]
     payloads = publish.forecast_payloads(frame)
     assert len(payloads) == 3 and all(len(p.encode()) < publish.MAX_PAYLOAD_BYTES for p in payloads)
+
+
+def test_cwc_and_satellite_features_use_only_values_published_by_the_origin() -> None:
+    """The as-of join for CWC (published as observed) and satellite indices (a day after the overpass)."""
+    origin = pd.Timestamp("2024-07-02 09:00", tz="UTC")
+    origins = pd.DataFrame({"station_id": ["T-EXO"], "ts": [origin]})
+    gauge_times = pd.date_range("2024-06-20 03:00", "2024-07-05 03:00", freq="D", tz="UTC")
+    scene_times = pd.date_range("2024-06-20 05:00", "2024-07-04 05:00", freq="2D", tz="UTC")  # incl. 07-02
+    rows = [
+        ("T-EXO", parameter, ts, float(i) + offset)
+        for parameter, times, offset in (
+            ("water_level_m", gauge_times, 100.0),
+            ("discharge_m3_s", gauge_times, 500.0),
+            ("ndwi", scene_times, 0.0),
+            ("ndti", scene_times, 10.0),
+            ("ndci", scene_times, 20.0),
+            ("chl_a_mg_m3", scene_times, 30.0),
+        )
+        for i, ts in enumerate(times)
+    ]
+    exogenous = pd.DataFrame(rows, columns=["station_id", "parameter", "ts", "value"])
+    honest = features.exogenous_features(origins, exogenous)
+
+    latency = exogenous["parameter"].map(features.EXOGENOUS_LATENCY)
+    unpublished = exogenous["ts"] + latency > origin
+    # The overpass of the origin's own morning is observed but not yet published: the case that leaks.
+    assert (unpublished & (exogenous["ts"] <= origin) & (exogenous["parameter"] == "ndwi")).any()
+    tampered = exogenous.assign(value=exogenous["value"].where(~unpublished, 999.0))
+    pd.testing.assert_frame_equal(honest, features.exogenous_features(origins, tampered))
+
+    row = honest.iloc[0]
+    assert row["water_level_m"] == 100.0 + 12  # the 2 July 03:00 gauge reading (index 12), no latency
+    assert row["discharge_m3_s"] == 500.0 + 12
+    assert row["ndwi"] == 5.0  # the 30 June scene (index 5); 2 July's is published on 3 July
+    assert row["chl_a_mg_m3"] == 35.0
+    assert row["satellite_age_d"] == pytest.approx((origin - scene_times[5]).total_seconds() / 86400)
