@@ -158,9 +158,10 @@ def seed_live_history(days: int, quiet: bool) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     import purehealth_pipelines.definitions as location
 
+    settings.use_project_dagster_instance()  # runs are recorded where the UI (make ui / demo serve) looks
     if args.sensor_days > 0:
         seed_live_history(args.sensor_days, args.quiet)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get()
     results = run_pipeline(location.defs, instance, quiet=args.quiet)
     failures = [r.step.label for r in results if not r.success]
     print(f"\nDemo pipeline: {len(results) - len(failures)} of {len(results)} assets materialised.")
@@ -176,6 +177,7 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Dagster UI + daemon, and the live path when it is installed, until Ctrl-C."""
+    settings.use_project_dagster_instance()
     commands = [
         [
             sys.executable,
@@ -208,7 +210,9 @@ def serve(args: argparse.Namespace) -> int:
             ],
         ]
     # Each child leads its own process group, so stopping one stops everything it started.
-    processes = [subprocess.Popen(cmd, start_new_session=True) for cmd in commands]
+    processes = [
+        subprocess.Popen(cmd, start_new_session=True, cwd=settings.project_root()) for cmd in commands
+    ]
     if len(commands) > 1:
         print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
         print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")

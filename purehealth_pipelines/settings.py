@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 DEFAULT_WAREHOUSE_URL = "postgresql://purehealth:purehealth@127.0.0.1:5432/purehealth"
+# dagster-postgres needs the psycopg2 driver named explicitly under SQLAlchemy 2.1 (stack_notes.md).
+DEFAULT_DAGSTER_STORAGE_URL = "postgresql+psycopg2://purehealth:purehealth@127.0.0.1:5432/purehealth_dagster"
 
 
 def warehouse_url() -> str:
@@ -32,6 +34,14 @@ def analyst_password() -> str:
 
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def use_project_dagster_instance() -> None:
+    """Point Dagster at the project's instance (dagster.yaml in the project root, storage in PostgreSQL)
+    unless the environment already says otherwise — what the Makefile exports, for commands run without it.
+    """
+    os.environ.setdefault("DAGSTER_HOME", str(project_root()))
+    os.environ.setdefault("PUREHEALTH_DAGSTER_STORAGE_URL", DEFAULT_DAGSTER_STORAGE_URL)
 
 
 def shared_data_dir() -> Path:

@@ -132,6 +132,8 @@ live_readings_quality_job = dg.define_asset_job(
 @dg.sensor(
     job=live_readings_quality_job,
     minimum_interval_seconds=60,
+    # On from the start: it is the live path's link into Dagster, and it only ever runs when readings landed.
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches raw.sensor_readings (landed by realtime_bridge) with a high-water mark on ingested_at that"
         " cannot skip late-committing transactions, and requests a quality-scoring run for each affected"
