@@ -175,9 +175,31 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+# Schedules switched on for the demo only: `demo run` trained the models, so the 15-minute forecast issue has
+# something to issue and dashboards on the WebSocket see forecasts arrive. (Everything else stays as an
+# operator would find it in a new deployment: schedules off, the live and marts sensors on.)
+DEMO_SCHEDULES = ("live_forecast_job_schedule",)
+
+
+def _start_demo_schedules() -> None:
+    for name in DEMO_SCHEDULES:
+        done = subprocess.run(
+            [sys.executable, "-m", "dagster", "schedule", "start", name, "-w", "workspace.yaml"],
+            cwd=settings.project_root(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if done.returncode == 0 or "already running" in done.stdout + done.stderr:
+            print(f"schedule {name}: on (turn it off in the UI's Automation tab)")
+        else:
+            print(f"warning: could not start schedule {name}: {(done.stderr or done.stdout).strip()[-300:]}")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Dagster UI + daemon, and the live path when it is installed, until Ctrl-C."""
     settings.use_project_dagster_instance()
+    _start_demo_schedules()
     commands = [
         [
             sys.executable,
