@@ -123,6 +123,17 @@ configure_postgres() {
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 max_connections = 200
+# Memory and WAL for a time-series warehouse instead of PostgreSQL's 128 MB / 1 GB defaults (the kind of
+# values timescaledb-tune sets, kept modest for a machine that runs other services too): a backfill writes
+# more than 1 GB of WAL per partition replace, which with the default max_wal_size forces checkpoints (and
+# full-page writes) mid-write.
+shared_buffers = 2GB
+effective_cache_size = 8GB
+maintenance_work_mem = 512MB
+wal_buffers = 64MB
+min_wal_size = 1GB
+max_wal_size = 8GB
+checkpoint_timeout = 15min
 CONF
 )
   if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$want" ]; then
