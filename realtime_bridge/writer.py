@@ -61,6 +61,9 @@ DEAD_LETTER_SOURCE = "mqtt"
 
 NULL = "\\N"  # COPY text format's NULL
 CONFLICT_REASON = "conflicting_duplicate"
+_CONFLICT = Rejection(
+    CONFLICT_REASON, "a different message for this station, sensor_id and ts is already stored"
+)
 _ARRAY_SAFE_CODE = re.compile(r"[A-Za-z0-9_]+")
 _MESSAGE_COLUMNS = 'station_id, ts, sensor_id, parameters, "values", seq'
 # Created once per connection; ON COMMIT DELETE ROWS empties it at every commit. `pos` = line number in
@@ -186,6 +189,17 @@ def load_catalog(conn: psycopg.Connection, topic_prefix: str = TOPIC_PREFIX) -> 
     return Catalog(stations=stations, units=units, topic_prefix=topic_prefix)
 
 
+def _message_line(
+    station_id: str, ts_text: str, sensor_id: str | None, codes: str, numbers: str, seq: int | None
+) -> str:
+    """One raw.sensor_messages row in COPY text; `codes` / `numbers` are the comma-joined array elements
+    (codes are catalog identifiers, load_catalog checks, so the array literals need no quoting)."""
+    sensor = _copy_text(sensor_id) if sensor_id else NULL
+    return (
+        f"{station_id}\t{ts_text}\t{sensor}\t{{{codes}}}\t{{{numbers}}}\t{seq if seq is not None else NULL}\n"
+    )
+
+
 def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -295,12 +309,15 @@ class BatchWriter:
                 ts_text = outcome.ts.isoformat()
                 sensor_id, seq = outcome.sensor_id, outcome.seq
                 values = outcome.values
-                # COPY text of one raw.sensor_messages row; parameter codes are catalog identifiers
-                # (load_catalog checks), so the array literals need no quoting.
                 lines.append(
-                    f"{station_id}\t{ts_text}\t{_copy_text(sensor_id) if sensor_id else NULL}"
-                    f"\t{{{','.join(values)}}}\t{{{','.join(map(repr, values.values()))}}}"
-                    f"\t{seq if seq is not None else NULL}\n"
+                    _message_line(
+                        station_id,
+                        ts_text,
+                        sensor_id,
+                        ",".join(values),
+                        ",".join(map(repr, values.values())),
+                        seq,
+                    )
                 )
                 sources.append(item)
                 result.rows_offered += len(values)
@@ -357,11 +374,7 @@ class BatchWriter:
                         notify_payload = "\x1e".join(
                             _chunk_notices([prepared.notices[pos] for pos in new_positions])
                         )
-                conflict = Rejection(
-                    CONFLICT_REASON,
-                    "a different message for this station, sensor_id and ts is already stored",
-                )
-                dead = prepared.dead + [(prepared.sources[pos], conflict) for pos in conflicts]
+                dead = prepared.dead + [(prepared.sources[pos], _CONFLICT) for pos in conflicts]
                 if dead:
                     self._insert_dead_letters(cur, dead)
                 if prepared.health:
@@ -518,9 +531,14 @@ def copy_readings(cur: psycopg.Cursor, frame: pd.DataFrame) -> int:
         values = ",".join("NULL" if pd.isna(v) else repr(float(v)) for v in group["value"])
         seq = group["seq"].dropna()
         lines.append(
-            f"{_copy_text(str(station_id))}\t{pd.Timestamp(ts).isoformat()}"
-            f"\t{_copy_text(str(sensor_id)) if sensor_id else NULL}\t{{{','.join(group['parameter'])}}}"
-            f"\t{{{values}}}\t{int(seq.iloc[0]) if len(seq) else NULL}\n"
+            _message_line(
+                _copy_text(str(station_id)),
+                pd.Timestamp(ts).isoformat(),
+                str(sensor_id) or None,
+                ",".join(group["parameter"]),
+                values,
+                int(seq.iloc[0]) if len(seq) else None,
+            )
         )
     with cur.copy(_COPY_DIRECT) as copy:
         copy.write("".join(lines))
