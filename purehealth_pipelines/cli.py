@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # dagster-postgres' schema checks are noise here
+    # httpx logs every request at INFO; in demo mode those are calls to the local demo publisher that print
+    # real government URLs as if they were live, so only its warnings and errors reach the console.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
