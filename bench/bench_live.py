@@ -37,6 +37,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from purehealth_pipelines import settings
+from purehealth_pipelines.live.channels import load_secret, unseal
 from purehealth_pipelines.warehouse.migrate import migrate
 
 PY = sys.executable
@@ -324,10 +325,11 @@ def paced_publish(root: str, stations: list[str], rate: float, seconds: float) -
 def commit_listener(url: str, samples: list[tuple[float, float]], stop: threading.Event) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("LISTEN purehealth_readings")
+        secret = load_secret(conn)
         while not stop.is_set():
             for notify in conn.notifies(timeout=0.5, stop_after=None):
                 now = time.time()
-                for line in notify.payload.split("\n"):
+                for line in (unseal(secret, notify.channel, notify.payload) or "").split("\n"):
                     fragment = line.partition("\t")[2]
                     ts = fragment.split('"ts":"', 1)[1].split('"', 1)[0]
                     published = datetime.fromisoformat(ts).timestamp()

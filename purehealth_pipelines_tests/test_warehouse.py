@@ -143,6 +143,13 @@ def test_analyst_role_reads_ref_core_mart_but_cannot_write(warehouse_url: str) -
     with psycopg.connect(_as_analyst(warehouse_url), autocommit=True) as conn:
         conn.execute("SELECT count(*) FROM core.readings").fetchone()
         conn.execute("SELECT count(*) FROM ref.parameters").fetchone()
+        # Sessions start read-only and bounded (a runaway BI query cannot hold the warehouse)...
+        assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("DELETE FROM ref.stations")
+        # ...but a session can lift that default, so the privileges are what really keep analysts out.
+        conn.execute("SET default_transaction_read_only = off")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(
                 "INSERT INTO core.readings (station_id, parameter, ts, source, value, unit) "

@@ -1,13 +1,15 @@
 """WebSocket broadcaster: committed readings, alerts and forecasts to authenticated clients.
 
 Inputs (PostgreSQL LISTEN, so only committed data is ever pushed — NOTIFY is delivered at COMMIT):
+Every payload is sealed with an HMAC by its writer and verified here (purehealth_pipelines/live/channels.py:
+any role can NOTIFY any channel, the read-only analyst included); what does not verify is counted in
+`notifications_refused_total` and dropped.
 - channel `purehealth_readings`: written by the bridge in the same transaction as the rows; payload = lines
   `station_id\\t{"type":"reading",...}` (up to ~7.8 kB per notification). Fragments are forwarded to
   clients verbatim, never re-parsed.
 - channel `purehealth_events`: for the other domains; payload = one JSON object
-  `{"type": "alert"|"forecast", "station_id": "...", ...}` (station_id optional = every client). E.g.
-  `SELECT pg_notify('purehealth_events', json_build_object('type','alert','station_id',s,...)::text)` in the
-  transaction that writes mart.alerts / mart.forecasts.
+  `{"type": "alert"|"forecast", "station_id": "...", ...}` (station_id optional = every client), sealed and
+  sent in the transaction that writes mart.alerts / mart.forecasts.
 
 Fan-out: each client has a pending list filled as notifications arrive; every `window` (25 ms default) the
 pending fragments become one frame (a JSON array of messages) for that client, so a client gets at most one
@@ -43,10 +45,10 @@ from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Request, Response, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from purehealth_pipelines.live.channels import EVENTS_CHANNEL, READINGS_CHANNEL, load_secret, unseal
+
 log = logging.getLogger("realtime_bridge.broadcaster")
 
-READINGS_CHANNEL = "purehealth_readings"
-EVENTS_CHANNEL = "purehealth_events"
 EVENT_TYPES = frozenset({"alert", "forecast"})
 REPLAY_TYPES = ("reading", "alert", "forecast")  # what a reconnecting client can ask to be replayed
 CLOSE_TOO_SLOW = 4008  # application close code: "you fell too far behind"
@@ -119,7 +121,9 @@ class Broadcaster:
             "clients_dropped_slow_total": 0,
             "auth_refused_total": 0,
             "clients_connected_total": 0,
+            "notifications_refused_total": 0,
         }
+        self.notify_secret: bytes | None = None
         self.listening = False
         self.ready = asyncio.Event()
 
@@ -161,6 +165,30 @@ class Broadcaster:
             if station_id is None or not client.everything:
                 client.pending.append(fragment)
                 self.dirty.add(client)
+
+    def _load_secret(self) -> bytes:
+        with psycopg.connect(self.config.database_url, autocommit=True) as conn:
+            return load_secret(conn)
+
+    def on_notification(self, channel: str, payload: str) -> None:
+        """Route a notification whose seal verifies; refuse (count, log) anything else.
+
+        PostgreSQL lets any role NOTIFY any channel, so arrival on our channel proves nothing: only a payload
+        sealed with the writers' secret (live.channels) is forwarded.
+        """
+        body = unseal(self.notify_secret, channel, payload) if self.notify_secret else None
+        if body is None:
+            self.counters["notifications_refused_total"] += 1
+            refused = self.counters["notifications_refused_total"]
+            if refused <= 10 or refused % 1000 == 0:
+                log.warning(
+                    "refused an unsealed %s notification (%d so far): %.120s", channel, refused, payload
+                )
+            return
+        if channel == READINGS_CHANNEL:
+            self.on_readings(body)
+        elif channel == EVENTS_CHANNEL:
+            self.on_event(body)
 
     def on_readings(self, payload: str) -> None:
         self.counters["notifications_total"] += 1
@@ -283,6 +311,7 @@ class Broadcaster:
                 async with await psycopg.AsyncConnection.connect(
                     self.config.database_url, autocommit=True, application_name="purehealth-broadcaster"
                 ) as conn:
+                    self.notify_secret = await asyncio.to_thread(self._load_secret)
                     await conn.execute(f"LISTEN {READINGS_CHANNEL}")
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     self.listening = True
@@ -290,10 +319,7 @@ class Broadcaster:
                     delay = 0.5
                     log.info("listening on %s and %s", READINGS_CHANNEL, EVENTS_CHANNEL)
                     async for notify in conn.notifies():
-                        if notify.channel == READINGS_CHANNEL:
-                            self.on_readings(notify.payload)
-                        else:
-                            self.on_event(notify.payload)
+                        self.on_notification(notify.channel, notify.payload)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.listening = False
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)

@@ -49,6 +49,9 @@ _ALLOWED_STATUS_KEYS = frozenset(
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
 
+LIVE_NETWORK = "IOT"  # ref.stations.network of stations with a live sensor
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """What the bridge knows: registered stations, parameter code -> unit (ref.stations, ref.parameters)."""
@@ -56,6 +59,10 @@ class Catalog:
     stations: frozenset[str]
     units: dict[str, str]
     topic_prefix: str = TOPIC_PREFIX  # tests and staging brokers may root the tree elsewhere
+    # Stations that have a sensor (ref.stations.network = LIVE_NETWORK): only these may publish. A lab-only
+    # station (NWMP, MPCB, CWC) is known but has no sensor, so a message for it is forged or misaddressed.
+    # None = every registered station (catalogs built by hand in tests of other rules).
+    live_stations: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +179,11 @@ def _known_station(topic: str, catalog: Catalog, kind: str) -> str:
     station_id = parsed[0]
     if station_id not in catalog.stations:
         raise _Invalid("unknown_station", f"station {station_id[:200]!r} is not in ref.stations")
+    if catalog.live_stations is not None and station_id not in catalog.live_stations:
+        raise _Invalid(
+            "not_a_live_station",
+            f"station {station_id!r} has no live sensor (only {LIVE_NETWORK} stations may publish)",
+        )
     return station_id
 
 

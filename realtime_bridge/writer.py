@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from purehealth_pipelines.live.channels import MAX_PAYLOAD_BYTES, READINGS_CHANNEL, load_secret, seal
 from realtime_bridge.validation import (
+    LIVE_NETWORK,
     TOPIC_PREFIX,
     Catalog,
     Heartbeat,
@@ -55,8 +57,6 @@ except ImportError:  # pragma: no cover - depends on the environment
         return json.dumps(message, separators=(",", ":"))
 
 
-READINGS_CHANNEL = "purehealth_readings"  # bridge -> broadcaster, lines "station_id\t{json}" (README.md)
-NOTIFY_MAX_BYTES = 7_800  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 DEAD_LETTER_SOURCE = "mqtt"
 
 NULL = "\\N"  # COPY text format's NULL
@@ -176,8 +176,10 @@ class BatchResult:
 
 
 def load_catalog(conn: psycopg.Connection, topic_prefix: str = TOPIC_PREFIX) -> Catalog:
-    """Registered active stations and parameter units from ref.*."""
-    stations = frozenset(r[0] for r in conn.execute("SELECT station_id FROM ref.stations WHERE active"))
+    """Registered active stations (and which of them have live sensors) and parameter units from ref.*."""
+    registered = conn.execute("SELECT station_id, network FROM ref.stations WHERE active").fetchall()
+    stations = frozenset(station for station, _ in registered)
+    live_stations = frozenset(station for station, network in registered if network == LIVE_NETWORK)
     units = {}
     for code, unit in conn.execute("SELECT code, unit FROM ref.parameters").fetchall():
         # Codes go unquoted into the COPY array literal of raw.sensor_messages.parameters.
@@ -186,7 +188,7 @@ def load_catalog(conn: psycopg.Connection, topic_prefix: str = TOPIC_PREFIX) -> 
         else:
             log.warning("parameter code %r cannot be landed by the bridge (use letters, digits, _)", code)
     conn.commit()
-    return Catalog(stations=stations, units=units, topic_prefix=topic_prefix)
+    return Catalog(stations=stations, units=units, topic_prefix=topic_prefix, live_stations=live_stations)
 
 
 def _message_line(
@@ -250,6 +252,7 @@ class BatchWriter:
         self.max_future = max_future
         self.conn: psycopg.Connection | None = None
         self.catalog: Catalog | None = None
+        self.notify_secret: bytes = b""
 
     def connect(self) -> None:
         self.close()
@@ -259,9 +262,16 @@ class BatchWriter:
         conn.execute("SET statement_timeout = '60s'")
         conn.execute("SET idle_in_transaction_session_timeout = '60s'")
         conn.execute(_STAGING_DDL)
+        self.notify_secret = load_secret(conn)
         conn.commit()
         self.conn = conn
         self.catalog = load_catalog(conn, self.topic_prefix)
+
+    def _sealed_notices(self, notices: list[str]) -> str:
+        """NOTIFY payloads for `notices`, each sealed (live.channels), joined by \\x1e for one statement."""
+        return "\x1e".join(
+            seal(self.notify_secret, READINGS_CHANNEL, chunk) for chunk in _chunk_notices(notices)
+        )
 
     def refresh_catalog(self) -> None:
         if self.conn is not None:
@@ -352,7 +362,7 @@ class BatchWriter:
                 result.reasons[outcome.reason] = result.reasons.get(outcome.reason, 0) + 1
         result.dead_letters = len(dead)
         if notices:
-            prepared.notify_payload = "\x1e".join(_chunk_notices(notices))
+            prepared.notify_payload = self._sealed_notices(notices)
         if lines:
             prepared.copy_text = "".join(lines)
         return prepared
@@ -371,8 +381,8 @@ class BatchWriter:
                     inserted, conflicts, new_positions = self._insert_messages(cur, prepared)
                     if new_positions is not None and prepared.notices:
                         # Redelivered (already broadcast) and conflicting messages are not broadcast again.
-                        notify_payload = "\x1e".join(
-                            _chunk_notices([prepared.notices[pos] for pos in new_positions])
+                        notify_payload = self._sealed_notices(
+                            [prepared.notices[pos] for pos in new_positions]
                         )
                 dead = prepared.dead + [(prepared.sources[pos], _CONFLICT) for pos in conflicts]
                 if dead:
@@ -493,16 +503,16 @@ class BatchWriter:
 
 
 def _chunk_notices(notices: list[str]) -> list[str]:
-    """Pack `station\\tjson` lines into NOTIFY payloads under PostgreSQL's 8000-byte limit."""
+    """Pack `station\\tjson` lines into NOTIFY bodies that still fit PostgreSQL's limit once sealed."""
     chunks: list[str] = []
     current: list[str] = []
     size = 0
     for line in notices:
         length = len(line.encode()) + 1
-        if length > NOTIFY_MAX_BYTES:
+        if length > MAX_PAYLOAD_BYTES:
             log.warning("reading too large to broadcast (%d bytes); it is stored but not pushed", length)
             continue
-        if size + length > NOTIFY_MAX_BYTES and current:
+        if size + length > MAX_PAYLOAD_BYTES and current:
             chunks.append("\n".join(current))
             current, size = [], 0
         current.append(line)

@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from purehealth_pipelines.live.channels import EVENTS_CHANNEL, MAX_PAYLOAD_BYTES, load_secret, seal
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.writer import write_partition
-
-CHANNEL = "purehealth_events"
-MAX_PAYLOAD_BYTES = 8000  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 # CPCB primary water-quality criteria (water_quality.md §1): DO >= 4 mg/l is the floor of classes C and D;
 # pH 6.5–8.5 is the range of classes A, B and D. A forecast P50 outside them raises a forecast alert.
@@ -110,8 +108,8 @@ def alert_payloads(alerts: pd.DataFrame) -> list[str]:
 
 def _checked(message: dict[str, Any]) -> str:
     text = json.dumps(message, separators=(",", ":"))
-    if len(text.encode()) >= MAX_PAYLOAD_BYTES:
-        raise ValueError(f"NOTIFY payload of {len(text.encode())} bytes exceeds PostgreSQL's limit")
+    if len(text.encode()) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"NOTIFY payload of {len(text.encode())} bytes exceeds {MAX_PAYLOAD_BYTES}")
     return text
 
 
@@ -136,8 +134,11 @@ def publish_forecasts(
             conn, "mart.forecast_alerts", alerts, *window, time_column="issued_at", scope=scope
         )
         sent = 0
+        secret = load_secret(conn)
         with conn.cursor() as cur:
             for payload in payloads:
-                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                cur.execute(
+                    "SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, seal(secret, EVENTS_CHANNEL, payload))
+                )
                 sent += 1
     return written.rows_written, raised.rows_written, sent

@@ -11,13 +11,13 @@ Rows are fetched with COPY ... TO STDOUT into pandas (far faster than row tuples
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import pandas as pd
 from psycopg import sql
 
 from purehealth_pipelines.resources import WarehouseResource
+from purehealth_pipelines.warehouse.reader import read_frame
 
 HOURLY_SQL = """
 SELECT station_id, parameter, time_bucket('1 hour', ts) + interval '1 hour' AS ts, avg(value) AS value
@@ -48,18 +48,10 @@ def _station_filter(stations: Sequence[str] | None) -> sql.Composable:
 
 
 def _copy_frame(warehouse: WarehouseResource, query: sql.Composable, columns: list[str]) -> pd.DataFrame:
-    buffer = io.BytesIO()
-    with warehouse.connect() as conn, conn.cursor() as cur:
-        statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
-        with cur.copy(statement) as copy:
-            for block in copy:
-                buffer.write(block)
-    buffer.seek(0)
-    if buffer.getbuffer().nbytes == 0:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else "object") for c in columns})
-    frame = pd.read_csv(buffer, header=None, names=columns, dtype={"station_id": str, "parameter": str})
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
-    return frame
+    """The query's rows (typed by the server, see warehouse.reader) under the given column names."""
+    with warehouse.connect() as conn:
+        frame = read_frame(conn, query)
+    return frame.set_axis(columns, axis=1)
 
 
 def read_hourly(

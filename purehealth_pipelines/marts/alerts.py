@@ -16,6 +16,7 @@ forecast rule, at the latest forecast issue's issued_at.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,11 +28,10 @@ import psycopg
 import yaml
 
 from purehealth_pipelines.forecasting.publish import ALERT_RULES as FORECAST_SOURCE_RULES
+from purehealth_pipelines.live.channels import EVENTS_CHANNEL, MAX_PAYLOAD_BYTES, load_secret, seal
 
 SEVERITIES = ("info", "warning", "critical")
 STATION_LEVEL = "*"
-NOTIFY_CHANNEL = "purehealth_events"
-MAX_NOTIFY_BYTES = 7900  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,50 @@ def _forecast_rule(rule: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """A rule's limits as numbers: breached below `low` or above `high` (either may be absent).
+
+    `below: 4` is Criterion(low=4); `above: 3` is Criterion(high=3); `outside: [6.5, 8.5]` is both. The
+    state machine ranks values by how far beyond the limits they are (`excess`), so "worst" has one meaning
+    for every rule kind.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    label: str = ""
+
+    @classmethod
+    def of_rule(cls, rule: Mapping[str, Any]) -> Criterion:
+        if "below" in rule:
+            return cls(low=float(rule["below"]), label=f"< {rule['below']}")
+        if "above" in rule:
+            return cls(high=float(rule["above"]), label=f"> {rule['above']}")
+        if "outside" in rule:
+            low, high = rule["outside"]
+            return cls(low=float(low), high=float(high), label=f"outside {low}–{high}")
+        raise ValueError(f"rule {rule.get('rule')}: needs one of below / above / outside")
+
+    @property
+    def low_or_nan(self) -> float:
+        return np.nan if self.low is None else self.low
+
+    @property
+    def high_or_nan(self) -> float:
+        return np.nan if self.high is None else self.high
+
+    def breached(self, values: np.ndarray) -> np.ndarray:
+        """Elementwise breach (NaN never breaches)."""
+        return self.excess(values) > 0
+
+    def excess(self, values: Any) -> Any:
+        """How far beyond the limits (> 0 breached; larger is worse)."""
+        values = np.asarray(values, dtype=float)
+        low = self.low_or_nan - values
+        high = values - self.high_or_nan
+        return np.fmax(np.where(np.isnan(low), -np.inf, low), np.where(np.isnan(high), -np.inf, high))
+
+
 EVALUATION_COLUMNS = [
     "station_id",
     "parameter",
@@ -106,6 +150,8 @@ EVALUATION_COLUMNS = [
     "breached",
     "threshold",
     "text",
+    "limit_low",
+    "limit_high",
 ]
 
 
@@ -121,31 +167,30 @@ def evaluate_rules(readings: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
         rows = usable[usable["parameter"] == rule["parameter"]]
         if rows.empty:
             continue
+        criterion = Criterion.of_rule(rule)
         values = rows["value"].to_numpy(dtype=float)
-        if "below" in rule:
-            breached, threshold = values < rule["below"], f"< {rule['below']}"
-        elif "above" in rule:
-            breached, threshold = values > rule["above"], f"> {rule['above']}"
-        else:
-            low, high = rule["outside"]
-            breached, threshold = (values < low) | (values > high), f"outside {low}–{high}"
-        parts.append(_evaluations(rows, rule, breached, threshold))
+        parts.append(_evaluations(rows, rule, criterion.breached(values), criterion))
     for rule in rules.jump_rules:
         rows = usable[usable["parameter"] == rule["parameter"]]
         if rows.empty:
             continue
+        # A jump rule judges the step from the previous reading, so the step is the value it reports.
         same_series = rows["station_id"].eq(rows["station_id"].shift())
-        step = rows["value"].diff().abs()
+        step = rows["value"].diff()
         close = rows["ts"].diff() <= pd.Timedelta(minutes=float(rule["within_minutes"]))
-        breached = (same_series & close & (step > rule["max_step"])).to_numpy()
+        criterion = Criterion(
+            low=-float(rule["max_step"]), high=float(rule["max_step"]), label=f"step > {rule['max_step']}"
+        )
+        breached = (same_series & close).to_numpy() & criterion.breached(step.to_numpy(dtype=float))
         text = f"jump of more than {rule['max_step']} within {rule['within_minutes']} min"
-        parts.append(_evaluations(rows, {**rule, "text": text}, breached, f"step > {rule['max_step']}"))
+        steps = rows.assign(value=step)
+        parts.append(_evaluations(steps, {**rule, "text": text}, breached, criterion))
     if not parts:
         return pd.DataFrame(columns=EVALUATION_COLUMNS)
     return pd.concat(parts, ignore_index=True)
 
 
-def _evaluations(rows: pd.DataFrame, rule: dict, breached: np.ndarray, threshold: str) -> pd.DataFrame:
+def _evaluations(rows: pd.DataFrame, rule: dict, breached: np.ndarray, criterion: Criterion) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "station_id": rows["station_id"].to_numpy(),
@@ -155,8 +200,10 @@ def _evaluations(rows: pd.DataFrame, rule: dict, breached: np.ndarray, threshold
             "ts": rows["ts"].to_numpy(),
             "value": rows["value"].to_numpy(dtype=float),
             "breached": breached,
-            "threshold": threshold,
+            "threshold": criterion.label,
             "text": rule.get("text", rule["rule"]),
+            "limit_low": criterion.low_or_nan,
+            "limit_high": criterion.high_or_nan,
         }
     )
 
@@ -177,6 +224,8 @@ def evaluate_offline(last_seen: pd.DataFrame, as_of: pd.Timestamp, rules: AlertR
             "breached": (silent_minutes > rules.offline_after.total_seconds() / 60.0).to_numpy(),
             "threshold": f"silent > {rules.offline_after.total_seconds() / 60:.0f} min",
             "text": "sensor offline (no reading for {value:.0f} min)",
+            "limit_low": np.nan,
+            "limit_high": rules.offline_after.total_seconds() / 60.0,
         }
     )
 
@@ -253,6 +302,8 @@ def evaluate_forecasts(
                     "breached": candidates["hit"].to_numpy(dtype=bool),
                     "threshold": f"P50 {op} {rule['limit']:g}",
                     "text": texts,
+                    "limit_low": rule["limit"] if rule["op"] == "lt" else np.nan,
+                    "limit_high": rule["limit"] if rule["op"] != "lt" else np.nan,
                 }
             ).assign(ts=lambda f: pd.to_datetime(f["ts"], utc=True))
         )
@@ -293,8 +344,16 @@ def _message(row: Any) -> str:
     return f"{row.station_id} {row.parameter}: {text} — value {row.value:.4g} at {at}"
 
 
-def _worse(rule_text: str, value: float, current: float) -> float:
-    return value if np.isnan(current) else (min(value, current) if "<" in rule_text else max(value, current))
+def _worse(low: float, high: float, value: float, current: float) -> float:
+    """The worse of two values against one criterion: the one further beyond its limits.
+
+    The direction comes from the rule's typed limits, never from its display text (a pH of 6.0 then 5.0
+    against "outside 6.5–8.5" keeps 5.0).
+    """
+    if np.isnan(current):
+        return value
+    criterion = Criterion(low=None if np.isnan(low) else low, high=None if np.isnan(high) else high)
+    return value if criterion.excess(value) > criterion.excess(current) else current
 
 
 def reconcile(
@@ -327,7 +386,7 @@ def reconcile(
                 if state is not None and state.status == "open":
                     state.last_seen, state.last_value = ts, row.value
                     state.breach_count += 1
-                    state.worst_value = _worse(row.threshold, row.value, state.worst_value)
+                    state.worst_value = _worse(row.limit_low, row.limit_high, row.value, state.worst_value)
                     state.changed = True
                 elif (
                     state is not None and state.resolved_at is not None and ts - state.resolved_at <= cooldown
@@ -408,7 +467,7 @@ def load_stored(conn: psycopg.Connection, stations: list[str]) -> list[AlertStat
 def notify_payload(alert: AlertState) -> str:
     """The broadcaster contract: {"type": "alert", alert_id, station_id, rule, severity, status, …}.
 
-    Kept under PostgreSQL's 8000-byte NOTIFY limit (the message is truncated if ever needed).
+    Kept under the sealed NOTIFY limit (live.channels; the message is truncated if ever needed).
     """
     payload = {
         "type": "alert",
@@ -424,7 +483,7 @@ def notify_payload(alert: AlertState) -> str:
         "message": alert.message,
     }
     text = json.dumps(payload, ensure_ascii=False)
-    if len(text.encode()) > MAX_NOTIFY_BYTES:
+    if len(text.encode()) > MAX_PAYLOAD_BYTES:
         payload["message"] = alert.message[:500]
         text = json.dumps(payload, ensure_ascii=False)
     return text
@@ -437,6 +496,7 @@ def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_versi
     Returns (opened, changed).
     """
     opened = changed = 0
+    secret = load_secret(conn) if alerts else b""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('mart.alerts', 0))")
         for alert in alerts:
@@ -480,7 +540,8 @@ def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_versi
                     values,
                 )
                 changed += 1
-            cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, notify_payload(alert)))
+            sealed = seal(secret, EVENTS_CHANNEL, notify_payload(alert))
+            cur.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, sealed))
     return opened, changed
 
 

@@ -19,9 +19,9 @@ from purehealth_pipelines.marts.alerts import (
 )
 from purehealth_pipelines.marts.rollups import ROLLUPS, replace_rollup
 from purehealth_pipelines.marts.wqi import DAILY_INPUTS_SQL, WQI_PARAMETERS, station_wqi_daily
-from purehealth_pipelines.quality.pipeline import read_copy
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import table_schema_metadata
+from purehealth_pipelines.warehouse.reader import read_frame
 
 CORE_READINGS = dg.AssetKey(["core", "readings"])
 MART_FORECASTS = dg.AssetKey(["mart", "forecasts"])
@@ -87,13 +87,11 @@ def station_wqi_daily_asset(
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
     with warehouse.connect() as conn:
-        daily = read_copy(
+        daily = read_frame(
             conn,
             DAILY_INPUTS_SQL,
             {"start": window.start, "end": window.end, "parameters": list(WQI_PARAMETERS)},
         )
-    if not daily.empty:
-        daily["day"] = pd.to_datetime(daily["day"], utc=True, format="ISO8601")
     frame = station_wqi_daily(daily, do_saturation=WQI_DO_SATURATION)
     write = warehouse.write_partition(
         "mart.station_wqi_daily", frame, window.start, window.end, time_column="day"
@@ -179,10 +177,10 @@ def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         (pd.Timedelta(minutes=float(r["within_minutes"])) for r in rules.jump_rules), default=pd.Timedelta(0)
     )
     with warehouse.connect() as conn:
-        readings = read_copy(
+        readings = read_frame(
             conn, ALERT_READINGS_SQL, {"start": start - lookback, "end": end, "parameters": rules.parameters}
         )
-        last_live = read_copy(
+        last_live = read_frame(
             conn,
             LAST_LIVE_READING_SQL,
             {"sources": list(rules.offline_sources), "since": as_of - pd.Timedelta(days=7), "as_of": as_of},
@@ -192,16 +190,8 @@ def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "as_of": as_of,
             "parameters": rules.forecast_parameters,
         }
-        latest_forecasts = read_copy(conn, LATEST_FORECASTS_SQL, issue_window)
-        latest_forecast_alerts = read_copy(conn, LATEST_FORECAST_ALERTS_SQL, issue_window)
-        if not readings.empty:
-            readings["ts"] = pd.to_datetime(readings["ts"], utc=True, format="ISO8601")
-        for frame, columns in (
-            (latest_forecasts, ("issued_at", "ts")),
-            (latest_forecast_alerts, ("issued_at", "forecast_ts")),
-        ):
-            for column in columns:
-                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        latest_forecasts = read_frame(conn, LATEST_FORECASTS_SQL, issue_window)
+        latest_forecast_alerts = read_frame(conn, LATEST_FORECAST_ALERTS_SQL, issue_window)
         evaluations = evaluate_rules(readings, rules)
         if not evaluations.empty:
             evaluations = evaluations[evaluations["ts"] >= start]
@@ -239,13 +229,17 @@ INSERT INTO mart.station_latest (station_id, parameter, ts, value, unit, censore
 SELECT DISTINCT ON (station_id, parameter) station_id, parameter, ts, value, unit, censored, source, qc_flag,
        quality
 FROM core.readings_preferred
-WHERE ts >= %(start)s AND ts < %(end)s
+WHERE ts >= %(start)s AND ts < %(end)s AND ts <= now() + %(clock_skew)s
 ORDER BY station_id, parameter, ts DESC
 ON CONFLICT (station_id, parameter) DO UPDATE SET
     ts = EXCLUDED.ts, value = EXCLUDED.value, unit = EXCLUDED.unit, censored = EXCLUDED.censored,
     source = EXCLUDED.source, qc_flag = EXCLUDED.qc_flag, quality = EXCLUDED.quality, updated_at = now()
 WHERE EXCLUDED.ts >= mart.station_latest.ts
 """
+# A reading stamped in the future is nobody's latest value (it would also freeze the row, which only moves
+# forward); a few minutes of clock skew between a sensor and the server are tolerated.
+LATEST_CLOCK_SKEW = pd.Timedelta(minutes=5)
+FUTURE_LATEST_DELETE = "DELETE FROM mart.station_latest WHERE ts > now() + %(clock_skew)s"
 
 
 @dg.asset(
@@ -253,7 +247,8 @@ WHERE EXCLUDED.ts >= mart.station_latest.ts
     deps=[CORE_READINGS, dg.AssetKey(["mart", "station_wqi_daily"]), dg.AssetKey(["mart", "alerts"])],
     partitions_def=partitions.daily,
     description=(
-        "Station status: latest value per parameter (mart.station_latest, only ever moved forward), joined "
+        "Station status: latest value per parameter (mart.station_latest, only ever moved forward, never "
+        "to a reading stamped in the future), joined "
         "in the view mart.station_status with the latest WQI and best-use class, sensor health (ok / "
         "degraded / offline, as of now()) and open alerts."
     ),
@@ -265,7 +260,11 @@ def station_status_asset(
     window = context.partition_time_window
     with warehouse.connect() as conn:
         with conn.transaction():
-            moved = conn.execute(STATION_LATEST_UPSERT, {"start": window.start, "end": window.end}).rowcount
+            skew = {"clock_skew": LATEST_CLOCK_SKEW.to_pytimedelta()}
+            withdrawn = conn.execute(FUTURE_LATEST_DELETE, skew).rowcount
+            moved = conn.execute(
+                STATION_LATEST_UPSERT, {"start": window.start, "end": window.end, **skew}
+            ).rowcount
         health = dict(
             conn.execute(
                 "SELECT sensor_health, count(DISTINCT station_id) FROM mart.station_status GROUP BY 1"
@@ -274,6 +273,7 @@ def station_status_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": moved,
+            "future_latest_withdrawn": withdrawn,
             "sensor_health": dg.MetadataValue.json({str(k): int(v) for k, v in health.items()}),
         }
     )

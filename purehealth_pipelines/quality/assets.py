@@ -9,9 +9,10 @@ import pandas as pd
 from purehealth_pipelines import partitions
 from purehealth_pipelines.quality.climatology import CLIMATOLOGY_STATS_SQL, climatology_spans
 from purehealth_pipelines.quality.config import load_config
-from purehealth_pipelines.quality.pipeline import CORE_READINGS_COLUMNS, read_copy, score_range
+from purehealth_pipelines.quality.pipeline import CORE_READINGS_COLUMNS, score_range
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import json_safe
+from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame
 
 RAW_SOURCE_KEYS = [
@@ -112,7 +113,7 @@ def qc_climatology(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     settings = config.climatology
     version = "clim-" + pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     with warehouse.connect() as conn:
-        stats = read_copy(
+        stats = read_frame(
             conn, CLIMATOLOGY_STATS_SQL, {"q_low": settings.quantiles[0], "q_high": settings.quantiles[1]}
         )
     spans = climatology_spans(stats, settings, version)

@@ -11,11 +11,11 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines import partitions
-from purehealth_pipelines.quality.pipeline import read_copy
 from purehealth_pipelines.quality.qartod import QC_COLUMNS
 from purehealth_pipelines.quality.unify import CANONICAL_UNITS
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import json_safe
+from purehealth_pipelines.warehouse.reader import read_frame
 
 VALID_FLAGS = [1, 2, 3, 4, 9]
 
@@ -95,7 +95,7 @@ def core_readings_expectations(
         return dg.AssetCheckResult(passed=True, metadata={"note": "no materialised partition yet"})
     window = partitions.daily.time_window_for_partition_key(partition)
     with warehouse.connect() as conn:
-        frame = read_copy(
+        frame = read_frame(
             conn,
             "SELECT station_id, parameter, ts, source, unit, censored, qc_flag, "
             + ", ".join(QC_COLUMNS)

@@ -1,15 +1,14 @@
 """The I/O around the pure scoring: read raw windows, score, write core.readings partitions.
 
 Used by the Dagster asset, the `purehealth quality score` command, the tests and the bench, so all of them
-run exactly the same path. Reads use COPY … TO STDOUT (several times faster than fetching tuples); the
+run exactly the same path. Reads go through warehouse.reader (COPY, typed by the server); the
 write is `write_partition` (one transaction: delete the window, COPY the new rows).
 """
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +20,7 @@ from purehealth_pipelines.quality.config import QcConfig
 from purehealth_pipelines.quality.qartod import QC_COLUMNS, score_readings
 from purehealth_pipelines.quality.unify import RAW_SOURCE_QUERIES, canonicalise
 from purehealth_pipelines.resources.warehouse import WarehouseResource
+from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame, write_partition
 
 CORE_READINGS_COLUMNS: tuple[str, ...] = (
@@ -39,43 +39,21 @@ CORE_READINGS_COLUMNS: tuple[str, ...] = (
 DEAD_LETTER_SOURCE = "core.readings"
 
 
-TEXT_COLUMNS = ("station_id", "parameter", "source", "unit", "censored", "version", "rule", "severity")
-
-
-def read_copy(conn: psycopg.Connection, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Run a SELECT through COPY TO STDOUT (CSV) and parse it with pandas: the fast way to read many rows.
-
-    Identifier-like columns (TEXT_COLUMNS) stay text, so a station code such as '1153' is not an integer.
-    """
-    buffer = io.BytesIO()
-    with conn.cursor() as cur:
-        cur.execute("SET TIME ZONE 'UTC'")
-        with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)", params) as copy:
-            for block in copy:
-                buffer.write(block)
-    buffer.seek(0)
-    header = buffer.getvalue().split(b"\n", 1)[0].decode().split(",")
-    dtypes = {name: "str" for name in header if name in TEXT_COLUMNS}
-    return pd.read_csv(buffer, keep_default_na=False, na_values=[""], dtype=dtypes)
-
-
 def read_raw_window(conn: psycopg.Connection, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Every raw source's rows in [start, end), long and labelled with their core.readings source name."""
     frames = []
     for query in RAW_SOURCE_QUERIES.values():
-        frame = read_copy(conn, query, {"start": start.to_pydatetime(), "end": end.to_pydatetime()})
+        frame = read_frame(conn, query, {"start": start.to_pydatetime(), "end": end.to_pydatetime()})
         if not frame.empty:
             frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=["station_id", "parameter", "ts", "source", "value", "unit", "censored"])
-    raw = pd.concat(frames, ignore_index=True)
-    raw["ts"] = pd.to_datetime(raw["ts"], utc=True, format="ISO8601")
-    return raw
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_climatology(conn: psycopg.Connection) -> tuple[pd.DataFrame, str | None]:
     """The current climatology spans and their version (None when nothing has been learned yet)."""
-    frame = read_copy(
+    frame = read_frame(
         conn,
         "SELECT version, station_id, parameter, month, suspect_min, suspect_max"
         " FROM core.qc_climatology_current",
@@ -220,7 +198,6 @@ __all__ = [
     "CORE_READINGS_COLUMNS",
     "ScoreSummary",
     "daily_windows",
-    "read_copy",
     "read_raw_window",
     "score_range",
     "score_window",

@@ -101,6 +101,9 @@ def migrate(url: str | None = None) -> MigrationReport:
     return MigrationReport(applied, already, changed, license_)
 
 
+ANALYST_STATEMENT_TIMEOUT = "60s"
+
+
 def _ensure_analyst_login(conn: psycopg.Connection) -> None:
     """A login `analyst` in the read-only group, so analysts can connect with psql or a BI tool."""
     conn.execute(
@@ -109,3 +112,11 @@ def _ensure_analyst_login(conn: psycopg.Connection) -> None:
            EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
     )
     conn.execute(sql.SQL("ALTER ROLE analyst PASSWORD {}").format(sql.Literal(settings.analyst_password())))
+    # Read-only by default and bounded: a runaway BI query must not hold the warehouse (or a lock) for long.
+    conn.execute("ALTER ROLE analyst SET default_transaction_read_only = on")
+    conn.execute(
+        sql.SQL("ALTER ROLE analyst SET statement_timeout = {}").format(
+            sql.Literal(ANALYST_STATEMENT_TIMEOUT)
+        )
+    )
+    conn.execute("ALTER ROLE analyst SET idle_in_transaction_session_timeout = '5min'")

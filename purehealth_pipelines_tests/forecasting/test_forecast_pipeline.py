@@ -12,6 +12,7 @@ import pytest
 
 from purehealth_pipelines.forecasting import assets, publish, registry, service, synthetic
 from purehealth_pipelines.forecasting.readings import read_exogenous, read_hourly
+from purehealth_pipelines.live.channels import load_secret, unseal
 from purehealth_pipelines.resources import WarehouseResource
 
 START = pd.Timestamp("2024-05-25", tz="UTC")
@@ -81,7 +82,9 @@ def test_train_register_backtest_forecast_notify_and_alert(
     with psycopg.connect(warehouse.url, autocommit=True) as listener:
         listener.execute("LISTEN purehealth_events")
         issued = service.issue_forecasts(warehouse, "live", AS_OF, parameters=PARAMETERS)
-        messages = [json.loads(n.payload) for n in listener.notifies(timeout=2.0, stop_after=200)]
+        secret = load_secret(listener)
+        notifies = listener.notifies(timeout=2.0, stop_after=200)
+        messages = [json.loads(unseal(secret, n.channel, n.payload)) for n in notifies]
     assert issued.origin == pd.Timestamp("2024-07-01 06:00", tz="UTC")
     forecasts = warehouse.read_frame("SELECT * FROM mart.forecasts ORDER BY station_id, parameter, horizon_h")
     assert len(forecasts) == 3 * 2 * 3

@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from purehealth_pipelines import settings
+from purehealth_pipelines.live.channels import EVENTS_CHANNEL, READINGS_CHANNEL, load_secret, seal
 from purehealth_pipelines_tests.live.helpers import (
     add_stations,
     count_rows,
@@ -29,6 +32,13 @@ from realtime_bridge.simulator import reading_payload
 pytestmark = pytest.mark.timeout(90)
 TOKEN = "test-token-123"
 SECRET = b"s3cret"
+
+
+def analyst_url(url: str) -> str:
+    """The same database as the read-only `analyst` login that `purehealth db migrate` creates."""
+    params = conninfo_to_dict(url)
+    params.update(user="analyst", password=settings.analyst_password())
+    return make_conninfo(**params)
 
 
 def run(coro):
@@ -100,7 +110,7 @@ def test_station_filter_alerts_and_replay_end_to_end(module_warehouse_url, mqtt_
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 
     async def scenario() -> None:
-        _, stop, task, uri = await start(url)
+        broadcaster, stop, task, uri = await start(url)
         try:
             async with (
                 connect(f"{uri}?token={TOKEN}&stations={s1}", compression=None) as only_s1,
@@ -133,14 +143,34 @@ def test_station_filter_alerts_and_replay_end_to_end(module_warehouse_url, mqtt_
                 assert all(
                     m["type"] == "reading" and m["values"] == {"do_mg_l": 7.0, "ph": 7.5} for m in got_all
                 )
-                # Alerts/forecasts from other domains: NOTIFY purehealth_events.
+                # Forged events: the read-only analyst can NOTIFY any channel (PostgreSQL has no privilege
+                # on channels), unsealed or sealed with a guessed key; none of it may reach a client.
+                forged = json.dumps({"type": "alert", "station_id": s2, "level": "critical", "forged": True})
+                with psycopg.connect(analyst_url(url), autocommit=True) as analyst:
+                    analyst.execute("SELECT pg_notify('purehealth_events', %s)", (forged,))
+                    analyst.execute(
+                        "SELECT pg_notify('purehealth_events', %s)", (seal(b"guess", EVENTS_CHANNEL, forged),)
+                    )
+                    analyst.execute(
+                        "SELECT pg_notify('purehealth_readings', %s)",
+                        (
+                            f"{s2}\t"
+                            + json.dumps({"type": "reading", "station_id": s2, "values": {"do_mg_l": 0.0}}),
+                        ),
+                    )
+                # Alerts/forecasts from other domains: sealed NOTIFY on purehealth_events.
                 with psycopg.connect(url, autocommit=True) as conn:
+                    body = json.dumps({"type": "alert", "station_id": s2, "level": "warning"})
                     conn.execute(
                         "SELECT pg_notify('purehealth_events', %s)",
-                        (json.dumps({"type": "alert", "station_id": s2, "level": "warning"}),),
+                        (seal(load_secret(conn), EVENTS_CHANNEL, body),),
                     )
                 alert = await receive_until(only_s2, lambda m: bool(m))
                 assert alert[0]["type"] == "alert" and alert[0]["station_id"] == s2
+                assert (
+                    "forged" not in alert[0] and len(alert) == 1
+                )  # the forged ones came first, and were dropped
+                assert broadcaster.counters["notifications_refused_total"] == 3
                 assert (await receive_until(everything, lambda m: bool(m)))[0]["type"] == "alert"
                 # Nothing for s1's client: its next message is the replay answer, not the s2 alert.
                 await only_s1.send(json.dumps({"action": "replay", "since": since.isoformat()}))
@@ -251,8 +281,9 @@ def test_a_stalled_client_is_dropped_while_others_keep_receiving(module_warehous
 
             reader = asyncio.create_task(drain_healthy())
             with psycopg.connect(url, autocommit=True) as conn:
+                sealed = seal(load_secret(conn), READINGS_CHANNEL, payload)
                 for _ in range(250):
-                    conn.execute("SELECT pg_notify('purehealth_readings', %s)", (payload,))
+                    conn.execute("SELECT pg_notify('purehealth_readings', %s)", (sealed,))
                     await asyncio.sleep(0.002)
             await asyncio.wait_for(reader, 30)
             assert received == 3000  # the healthy client got everything

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from purehealth_pipelines.live.channels import load_secret, unseal
 from purehealth_pipelines_tests.live.helpers import add_stations, scalar, unique
 from realtime_bridge.simulator import reading_payload
 from realtime_bridge.validation import TOPIC_PREFIX
@@ -116,7 +117,8 @@ def test_redelivered_messages_are_not_broadcast_again(warehouse_url, station, wr
         now = datetime.now(UTC)
         writer.write([message(station, i, i + 1) for i in range(3)], now)
         second = writer.write([message(station, i, 10 + i) for i in range(1, 5)], now)  # 1, 2 again
-        payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=2)]
+        secret = load_secret(listener)
+        payloads = [unseal(secret, n.channel, n.payload) for n in listener.notifies(timeout=2, stop_after=2)]
     assert second.rows_inserted == 6
     lines = [line for payload in payloads for line in payload.split("\n")]
     assert [json.loads(line.split("\t", 1)[1])["seq"] for line in lines] == [0, 1, 2, 3, 4]

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from purehealth_pipelines.forecasting.publish import forecast_alerts, publish_forecasts
+from purehealth_pipelines.live.channels import load_secret, unseal
 from purehealth_pipelines.marts.alerts import evaluate_forecasts, load_rules
 from purehealth_pipelines.marts.assets import alerts_asset
 from purehealth_pipelines.resources import WarehouseResource
@@ -66,7 +67,8 @@ def _materialize_alerts(wh: WarehouseResource) -> list[dict]:
         listener.execute("LISTEN purehealth_events")
         result = dg.materialize([alerts_asset], partition_key=PARTITION, resources={"warehouse": wh})
         assert result.success
-        notes = [json.loads(n.payload) for n in listener.notifies(timeout=1.5)]
+        secret = load_secret(listener)
+        notes = [json.loads(unseal(secret, n.channel, n.payload)) for n in listener.notifies(timeout=1.5)]
     return notes
 
 

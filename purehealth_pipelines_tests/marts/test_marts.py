@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from purehealth_pipelines.indices import best_use_class, cpcb_wqi
+from purehealth_pipelines.live.channels import load_secret, unseal
 from purehealth_pipelines.marts.assets import (
     alerts_asset,
     readings_daily,
@@ -131,7 +132,8 @@ def test_alerts_fire_once_per_event_resolve_and_notify(wh: WarehouseResource) ->
     with psycopg.connect(wh.url, autocommit=True) as listener:
         listener.execute("LISTEN purehealth_events")
         _materialize(wh, alerts_asset)
-        notes = list(listener.notifies(timeout=2.0))
+        secret = load_secret(listener)
+        notes = [unseal(secret, n.channel, n.payload) for n in listener.notifies(timeout=2.0)]
     with wh.connect() as conn:
         rows = conn.execute(
             "SELECT station_id, parameter, rule, status, first_seen, last_seen, resolved_at, breach_count"
@@ -145,7 +147,7 @@ def test_alerts_fire_once_per_event_resolve_and_notify(wh: WarehouseResource) ->
     assert (b[3], b[4], b[5], b[6], b[7]) == ("resolved", _at("10:00"), _at("11:30"), _at("12:30"), 5)
     offline = [r for r in rows if r[2] == "sensor_offline"]
     assert [(r[0], r[1], r[3]) for r in offline] == [("IOT-M-C", "*", "open")]
-    payloads = [pd.read_json(pd.io.common.StringIO(n.payload), typ="series") for n in notes]
+    payloads = [pd.read_json(pd.io.common.StringIO(n), typ="series") for n in notes]
     assert len(payloads) == len(rows)
     assert {p["type"] for p in payloads} == {"alert"}
     assert {(p["station_id"], p["rule"], p["status"]) for p in payloads} >= {

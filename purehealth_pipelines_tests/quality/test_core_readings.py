@@ -9,8 +9,9 @@ import pytest
 from purehealth_pipelines.quality.assets import core_readings
 from purehealth_pipelines.quality.checks import validate_core_readings
 from purehealth_pipelines.quality.config import load_config
-from purehealth_pipelines.quality.pipeline import read_copy, score_window
+from purehealth_pipelines.quality.pipeline import score_window
 from purehealth_pipelines.resources import WarehouseResource
+from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame
 from purehealth_pipelines_tests.quality.synthetic import DAY, sensor_frame
 from realtime_bridge.writer import copy_readings
@@ -72,7 +73,7 @@ def wh(module_warehouse_url: str) -> WarehouseResource:
 
 def _readings(wh: WarehouseResource, where: str = "TRUE") -> pd.DataFrame:
     with wh.connect() as conn:
-        return read_copy(
+        return read_frame(
             conn, f"SELECT * FROM core.readings WHERE {where} ORDER BY station_id, parameter, ts"
         )
 
