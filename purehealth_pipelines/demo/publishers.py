@@ -345,7 +345,8 @@ def demo_transport(seed: int = 42) -> httpx.MockTransport:
             )
         if "Griddata" in path:  # IMD gridded archive: form field carries the year
             form = parse_qs(request.content.decode())
-            kind = {"RF25.php": "rain", "maxtemp.php": "tmax", "mintemp.php": "tmin"}.get(
+            # rainfall.php serves the .grd rain archive; RF25.php serves NetCDF, which the demo does not make.
+            kind = {"rainfall.php": "rain", "maxtemp.php": "tmax", "mintemp.php": "tmin"}.get(
                 path.rsplit("/", 1)[1]
             )
             values = next(iter(form.values()), [None])

@@ -125,7 +125,7 @@ def cwc_river_levels(
     ),
     description=(
         "IMD gridded daily rainfall (0.25°) and Tmax/Tmin (1°) .grd files, bilinearly interpolated to every "
-        "station with coordinates; current-year files are provisional."
+        "station with coordinates. Temperature sea cells (99.9) masked; an archive file must be a whole year."
     ),
     **COMMON,
 )

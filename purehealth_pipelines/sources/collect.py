@@ -149,26 +149,34 @@ def collect_cwc(gov: GovSourcesResource, start: datetime, end: datetime) -> Sour
     return SourceBatch(cwc.TABLE, cwc.SOURCE, rows, dead, facts)
 
 
-def fetch_imd_year(
-    gov: GovSourcesResource, client, kind: str, year: int, needed_days: int
-) -> tuple[bytes, bool]:
-    """One year's .grd (cached on disk); re-downloaded when the cached provisional file is too short."""
+def fetch_imd_year(gov: GovSourcesResource, client, kind: str, year: int) -> bytes:
+    """One archive year's .grd (cached on disk once it decodes as a whole year).
+
+    A download that is not a whole year raises imd.GridFormatError: a truncated file is an error, never a
+    shorter year (the current year is IMD's real-time daily product, not a partial archive file).
+    """
     mode = gov.mode_for("imd")
     tag = f"seed{gov.demo_seed}" if mode == "demo" else "live"
     path = gov.cache_path("imd", tag, f"{kind}_{year}.grd")
     grid = imd.PARAMETERS[kind][2]
-    if path.exists() and path.stat().st_size // grid.day_bytes >= needed_days:
+    if path.exists():
         data = path.read_bytes()
-    else:
-        response = client.request("POST", gov.imd_urls[kind], data={gov.imd_form_fields[kind]: str(year)})
-        data = response.content
-        imd.read_grd(data, grid)  # validate before caching
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    days_in_year = 366 if pd.Timestamp(year, 12, 31).dayofyear == 366 else 365
-    provisional = len(data) // grid.day_bytes < days_in_year
-    return data, provisional
+        try:
+            imd.decode_grd(data, grid, year=year)
+            return data
+        except imd.GridFormatError:
+            path.unlink()  # a cache from an older reader or an interrupted write: fetch again
+    url = gov.imd_urls[kind]
+    response = client.request("POST", url, data={gov.imd_form_fields[kind]: str(year)})
+    data = response.content
+    try:
+        imd.decode_grd(data, grid, year=year)  # validate before caching
+    except imd.GridFormatError as exc:
+        raise imd.GridFormatError(f"IMD {kind} {year} from {url}: {exc}") from exc
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return data
 
 
 def collect_imd(gov: GovSourcesResource, start: datetime, end: datetime) -> SourceBatch:
@@ -178,19 +186,16 @@ def collect_imd(gov: GovSourcesResource, start: datetime, end: datetime) -> Sour
     facts: dict[str, Any] = {"mode": gov.mode_for("imd"), "stations": len(stations), "files": []}
     with gov.client("imd") as client:
         for year in range(start_ist.year, (end_ist - pd.Timedelta(seconds=1)).year + 1):
-            last = min(end_ist - pd.Timedelta(seconds=1), pd.Timestamp(year, 12, 31, tz=IST))
-            needed = last.dayofyear
             for kind in ("rain", "tmax", "tmin"):
-                data, provisional = fetch_imd_year(gov, client, kind, year, needed)
-                facts["files"].append(
-                    f"{kind}_{year}.grd ({len(data)} bytes{', provisional' if provisional else ''})"
-                )
-                frames.append(
-                    imd.station_daily_frame(
-                        data, kind, year, stations, start_ist, end_ist, provisional=provisional
-                    )
-                )
+                data = fetch_imd_year(gov, client, kind, year)
+                rows, file_facts = imd.station_daily_rows(data, kind, year, stations, start_ist, end_ist)
+                facts["files"].append({"file": f"{kind}_{year}.grd", **file_facts})
+                frames.append(rows)
     rows = pd.concat(frames, ignore_index=True)
+    facts["leading_float32_files"] = [f["file"] for f in facts["files"] if f["leading_float32"]]
+    facts["station_days_without_valid_cell"] = sum(
+        f["station_days_without_valid_cell"] for f in facts["files"]
+    )
     return SourceBatch(imd.TABLE, imd.SOURCE, rows, dead_letter_frame(imd.SOURCE, []), facts)
 
 

@@ -234,9 +234,12 @@ def test_imd_grd_exact_size_and_bilinear_interpolation() -> None:
 def test_imd_missing_neighbour_renormalises_weights() -> None:
     grid = imd.TEMP_GRID
     day = np.full((1, grid.nlat, grid.nlon), 30.0, dtype="<f4")
-    day[0, 12, 5] = imd.MISSING
+    day[0, 12, 5] = imd.TEMP_MISSING  # temperature's missing value is 99.9, not −999
     values, counts = imd.interpolate_to_stations(
-        imd.read_grd(day.tobytes(), grid), grid, np.array([7.5 + 12.5]), np.array([67.5 + 5.5])
+        imd.read_grd(day.tobytes(), grid, expected_days=(1,)),
+        grid,
+        np.array([7.5 + 12.5]),
+        np.array([67.5 + 5.5]),
     )
     assert values[0, 0] == pytest.approx(30.0) and counts[0, 0] == 3
 
