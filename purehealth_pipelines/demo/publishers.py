@@ -23,12 +23,13 @@ import pandas as pd
 from purehealth_pipelines.demo.gridded import grd_bytes
 from purehealth_pipelines.demo.profiles import monsoon_rain_mm_per_day, monthly_sample, stable_rng
 from purehealth_pipelines.sources import cpcb_nwmp
+from purehealth_pipelines.sources.datagov import OGD_PAGE_CAP
 from purehealth_pipelines.sources.mpcb import MONTHS, financial_year_label
 from purehealth_pipelines.stations.registry import load_registry
 
 NWMP_HEADER = [
     "Station Code",
-    "Monitoring Location",
+    "Monitoring Location ",  # trailing space: data.gov.in id "monitoring_location_"
     "State",
     "Temperature (°C) Min",
     "Temperature (°C) Max",
@@ -142,15 +143,26 @@ def nwmp_table_csv(year: int, seed: int) -> str:
     return buffer.getvalue()
 
 
+def ogd_field_id(header: str) -> str:
+    """data.gov.in's field id for a column name: every run of other characters becomes one underscore, and
+    leading/trailing ones are kept (real ids: '_month_', 'oil_companies_', 'quantity_000_metric_tonnes_')."""
+    return re.sub(r"[^a-z0-9]+", "_", header.lower())
+
+
 def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
-    """data.gov.in OGD JSON for the NWMP table of `year` (values as strings, `total`/`count` ints)."""
-    field_ids = [re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_") for h in NWMP_HEADER]
+    """data.gov.in OGD JSON for the NWMP table of `year`, as the real API answers: every value a string,
+    `total`/`count` numbers but `limit`/`offset` strings, underscored field ids, and at most 10 records a
+    page whatever `limit` asks for."""
+    field_ids = [ogd_field_id(h) for h in NWMP_HEADER]
     fields = [
         {"id": i, "name": h.strip(), "type": "double" if "(" in h else "keyword"}
         for i, h in zip(field_ids, NWMP_HEADER, strict=True)
     ]
-    records = [dict(zip(field_ids, r, strict=True)) for r in nwmp_year_records(year, seed)]
-    page = records[offset : offset + limit]
+    records = [
+        {key: str(value) for key, value in zip(field_ids, r, strict=True)}
+        for r in nwmp_year_records(year, seed)
+    ]
+    page = records[offset : offset + min(limit, OGD_PAGE_CAP)]
     return {
         "index_name": f"demo-nwmp-{year}",
         "title": f"Water Quality of Rivers under NWMP {year} (demo)",
@@ -158,7 +170,7 @@ def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
         "message": "Resource detail",
         "total": len(records),
         "count": len(page),
-        "limit": str(limit),
+        "limit": str(min(limit, OGD_PAGE_CAP)),
         "offset": str(offset),
         "field": fields,
         "records": page,

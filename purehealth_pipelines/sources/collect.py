@@ -66,6 +66,15 @@ def collect_cpcb_nwmp(gov: GovSourcesResource, start: datetime, end: datetime) -
                     datagov.records_to_table_text(result),
                     f"data.gov.in/{gov.ogd_resource_id(year)}",
                 )
+                facts.setdefault("ogd", []).append(
+                    {
+                        "year": year,
+                        "total": result.total,
+                        "records": len(result.records),
+                        "pages": result.pages,
+                        "empty_page_retries": result.empty_page_retries,
+                    }
+                )
             else:
                 url = gov.nwmp_table_url.format(year=year)
                 text, origin = client.request("GET", url).text, url
