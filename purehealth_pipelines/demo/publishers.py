@@ -255,11 +255,22 @@ def cwc_stations() -> pd.DataFrame:
     return registry[(registry["network"] == "CWC") & registry["latitude"].notna()].reset_index(drop=True)
 
 
-def wris_records(dataset: str, district: str, start: str, end: str, seed: int) -> list[dict]:
-    """India-WRIS records for a district and date range: hourly levels, a daily 08:00 discharge."""
+def wris_records(
+    dataset: str, district: str, start: str, end: str, seed: int, now: pd.Timestamp | None = None
+) -> list[dict]:
+    """India-WRIS records for a district and date range, as the real API answers: every datatype of a station
+    with its `datatypeCode` (hourly gauge levels `HHS`, some telemetry levels `HHT` at the same hours, a daily
+    forecast level `HZF`; a daily observed discharge `QOB` at 08:00 beside computed `QCO` ones at 08:00 and
+    20:00), numbers as strings (an occasional "NaN"), and nothing stamped after `now` (default: the current
+    time in IST) — a real publisher cannot send a reading it has not taken yet."""
     stations = cwc_stations()
     stations = stations[stations["district"].str.lower() == district.lower()]
     days = pd.date_range(start, end, freq="D")
+    latest = (
+        (pd.Timestamp.now(tz="Asia/Kolkata") if now is None else pd.Timestamp(now))
+        .tz_convert("Asia/Kolkata")
+        .tz_localize(None)
+    )
     out: list[dict] = []
     for station in stations.itertuples():
         base = stable_rng(seed, "stage", station.station_id)
@@ -272,19 +283,37 @@ def wris_records(dataset: str, district: str, start: str, end: str, seed: int) -
             stage = 1.2 + 6.0 * wetness  # metres above the dry-season bed
             if dataset == "River Water Level":
                 for hour in range(24):
-                    value: object = round(
-                        datum + stage + 0.15 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.02), 2
-                    )
-                    if rng.random() < 0.002:
-                        value = rng.choice(["NA", -9999.0])  # the telemetry's bad values
-                    out.append(_wris_record(station, code, value, day + pd.Timedelta(hours=hour), "m"))
+                    level = datum + stage + 0.15 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.02)
+                    value: object = f"{level:.2f}"
+                    roll = rng.random()
+                    if roll < 0.002:
+                        value = rng.choice(["NA", "-9999.0"])  # the telemetry's bad values
+                    elif roll < 0.004:
+                        value = "NaN"
+                    ts = day + pd.Timedelta(hours=hour)
+                    out.append(_wris_record(station, code, value, ts, "m", "HHS"))
+                    if hour % 6 == 0:  # the telemetry series at the same hour, a little off the gauge
+                        telemetry = f"{level + rng.normal(0, 0.03):.2f}"
+                        out.append(_wris_record(station, code, telemetry, ts, "m", "HHT"))
+                forecast = f"{datum + stage * 1.1:.2f}"
+                out.append(_wris_record(station, code, forecast, day + pd.Timedelta(hours=8), "m", "HZF"))
             else:
-                discharge = round(3.0 + 40.0 * stage**1.6, 1)  # a rating curve Q = a + b·h^1.6
-                out.append(_wris_record(station, code, discharge, day + pd.Timedelta(hours=8), "m3/s"))
-    return out
+                discharge = 3.0 + 40.0 * stage**1.6  # a rating curve Q = a + b·h^1.6
+                observed = discharge * rng.uniform(0.9, 1.1)  # a gauging differs from the rating curve
+                for hour, value, datatype in (
+                    (8, discharge, "QCO"),
+                    (8, observed, "QOB"),
+                    (20, discharge * rng.uniform(0.97, 1.03), "QCO"),
+                ):
+                    out.append(
+                        _wris_record(
+                            station, code, f"{value:.1f}", day + pd.Timedelta(hours=hour), "m3/s", datatype
+                        )
+                    )
+    return [r for r in out if pd.Timestamp(r["dataTime"].removesuffix(".0")) <= latest]
 
 
-def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str) -> dict:
+def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str, datatype: str) -> dict:
     return {
         "stationCode": code,
         "stationName": station.name,
@@ -294,6 +323,7 @@ def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str)
         "agencyName": "CWC",
         "state": "Maharashtra",
         "district": station.district,
+        "datatypeCode": datatype,
         "dataValue": value,
         "dataTime": ts.strftime("%Y-%m-%d %H:%M:%S.0"),
         "unit": unit,

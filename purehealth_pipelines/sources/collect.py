@@ -146,11 +146,13 @@ def collect_cwc(gov: GovSourcesResource, start: datetime, end: datetime) -> Sour
             end_inclusive=(end_ist - pd.Timedelta(seconds=1)).normalize(),
             base_url=gov.wris_base_url,
         )
-    rows, dead = cwc.parse_wris_records(fetched.records, start_ist, end_ist)
+    parsed = cwc.parse_wris(fetched.records, start_ist, end_ist)
+    rows, dead = parsed.rows, parsed.dead_letters
     known = set(registry["station_id"])
     facts = {
         "requests": fetched.requests,
         "records": len(fetched.records),
+        **parsed.facts,
         "mode": gov.mode_for("cwc"),
         "stations": int(rows["station_id"].nunique()),
         "unregistered_stations": sorted(set(rows["station_id"]) - known)[:20],
