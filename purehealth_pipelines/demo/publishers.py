@@ -178,7 +178,9 @@ def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
 
 
 def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
-    """MPCB's monthly table for one financial year: pH, BOD, DO, total coliform by month, plus average."""
+    """MPCB's monthly table for one financial year, by month plus average: pH, BOD, DO, total and fecal
+    coliform (FC is one of the four parameters of MPCB's own WQI), conductivity, nitrate and temperature,
+    each label stating its unit as the report's annexes do."""
     rng = stable_rng(seed, "mpcb-dirt", fy_start_year)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -204,6 +206,10 @@ def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
         "bod_mg_l": "BOD (mg/l)",
         "do_mg_l": "DO (mg/l)",
         "tc_mpn_100ml": "Total Coliform (MPN/100ml)",
+        "fc_mpn_100ml": "Fecal Coliform (MPN/100 ml)",
+        "ec_us_cm": "Conductivity (µmhos/cm)",
+        "nitrate_n_mg_l": "Nitrate-N (mg/l)",
+        "temp_c": "Temperature (°C)",
     }
     for station in nwmp_stations().itertuples():
         quarterly = stable_rng(seed, "freq", station.station_id).random() < 0.2
@@ -223,7 +229,7 @@ def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
                 if roll < 0.02:
                     cells.append("-")
                     continue
-                if parameter == "tc_mpn_100ml" and value >= 1600:
+                if parameter in ("tc_mpn_100ml", "fc_mpn_100ml") and value >= 1600:
                     cells.append(">1600" if roll < 0.5 else "1600")
                     numbers.append(1600.0)
                     continue

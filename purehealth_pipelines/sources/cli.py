@@ -158,6 +158,47 @@ def _ingest_imd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_mpcb(args: argparse.Namespace) -> int:
+    from purehealth_pipelines.resources import WarehouseResource
+    from purehealth_pipelines.sources import mpcb
+    from purehealth_pipelines.sources.commit import commit_source_window
+    from purehealth_pipelines.sources.common import decode_table_bytes, ist_midnight
+
+    path = Path(args.file)
+    if not path.is_file():
+        log.error("no such file: %s", path)
+        return 2
+    text, encoding = decode_table_bytes(path.read_bytes())
+    start, end = ist_midnight(args.fy, 4), ist_midnight(args.fy + 1, 4)
+    rows, dead = mpcb.parse_mpcb_table(
+        text, fy_start_year=args.fy, origin=path.name, window_start=start, window_end=end
+    )
+    print(
+        f"{path.name} ({encoding}): MPCB {mpcb.financial_year_label(args.fy)}, {len(rows)} rows, "
+        f"{rows['station_id'].nunique() if len(rows) else 0} stations, parameters: "
+        f"{', '.join(sorted(rows['parameter'].unique())) if len(rows) else '-'}"
+    )
+    for reason, n in dead["reason"].str.split(":").str[0].value_counts().items():
+        print(f"  dead letter: {n:5d}  {reason}")
+    if not args.dry_run:
+        warehouse = WarehouseResource(url=args.url) if args.url else WarehouseResource()
+        commit = commit_source_window(
+            warehouse,
+            table=mpcb.TABLE,
+            source=mpcb.SOURCE,
+            rows=rows,
+            dead_letters=dead,
+            window_start=start,
+            window_end=end,
+        )
+        print(
+            f"written: {commit.write.rows_written} rows to {mpcb.TABLE} "
+            f"({commit.write.rows_deleted} replaced), {commit.dead_letters_written} dead letters; "
+            f"window [{start.date()}, {end.date()})"
+        )
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     ingest = commands.add_parser("ingest", help="ingest a publisher's file into the raw tables")
     sources = ingest.add_subparsers(dest="ingest_source", metavar="SOURCE", required=True)
@@ -193,3 +234,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     imd_parser.add_argument("--dry-run", action="store_true", help="decode and report, write nothing")
     imd_parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     imd_parser.set_defaults(handler=_ingest_imd)
+
+    mpcb_parser = sources.add_parser(
+        "mpcb",
+        help="an MPCB monthly table (one financial year, exported to CSV) -> raw.mpcb_monthly",
+        description="Parse a year's MPCB monthly station table (the annex of 'Water Quality Status of "
+        "Maharashtra', exported to CSV) and replace that financial year in raw.mpcb_monthly.",
+    )
+    mpcb_parser.add_argument("file", help="path of the CSV table")
+    mpcb_parser.add_argument(
+        "--fy", type=int, required=True, help="financial year start, e.g. 2023 for 2023-24"
+    )
+    mpcb_parser.add_argument("--url", help="warehouse URL (default: PUREHEALTH_WAREHOUSE_URL)")
+    mpcb_parser.add_argument("--dry-run", action="store_true", help="parse and report, write nothing")
+    mpcb_parser.set_defaults(handler=_ingest_mpcb)

@@ -159,7 +159,50 @@ def test_mpcb_demo_table_parses() -> None:
         "bod_mg_l",
         "do_mg_l",
         "tc_mpn_100ml",
+        "fc_mpn_100ml",  # another issue's WQI needs FC from MPCB
+        "ec_us_cm",
+        "nitrate_n_mg_l",
+        "temp_c",
     }
+    fc = rows[rows["parameter"] == "fc_mpn_100ml"]
+    tc = rows[rows["parameter"] == "tc_mpn_100ml"]
+    assert len(fc) > 1000 and (fc["unit"] == "MPN/100 mL").all()
+    both = fc.merge(tc, on=["station_id", "ts"], suffixes=("_fc", "_tc"))
+    assert (both["value_fc"] <= both["value_tc"]).all()  # fecal coliform is a part of total coliform
+
+
+def test_mpcb_every_parameter_it_reports_with_the_unit_the_table_states() -> None:
+    text = (
+        "Station Code,Name of Monitoring Location,Parameter,Unit,"
+        "Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec,Jan,Feb,Mar,Average\n"
+        "1153,Krishna,Fecal Coliform,MPN/100 ml,7,>1600,1600,-,-,-,-,-,-,-,-,-,-\n"
+        "1154,Panchganga,Faecal Coliform (No./100ml),,20,30,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1155,Mula,Fecal Coliform,CFU/100ml,20,30,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,COD (mg/l),,12,14,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Conductivity,mS/cm,0.45,0.5,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Nitrate-N (mg/l),,0.4,BDL,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Temperature (°C),,27,29,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Sulphate (mg/l),,20,21,-,-,-,-,-,-,-,-,-,-,-\n"
+    )
+    start, end = pd.Timestamp("2023-04-01", tz=IST), pd.Timestamp("2024-04-01", tz=IST)
+    rows, dead = mpcb.parse_mpcb_table(
+        text, fy_start_year=2023, origin="t", window_start=start, window_end=end
+    )
+    rows["month"] = rows["ts"].dt.tz_convert(IST).dt.month
+    rows["censored"] = rows["censored"].astype(object).where(rows["censored"].notna(), None)
+    got = {(r.station_id, r.parameter, r.month): (r.value, r.censored, r.unit) for r in rows.itertuples()}
+    assert got[("NWMP-1153", "fc_mpn_100ml", 4)] == (7.0, None, "MPN/100 mL")
+    assert got[("NWMP-1153", "fc_mpn_100ml", 5)] == (1600.0, ">", "MPN/100 mL")
+    assert got[("NWMP-1153", "fc_mpn_100ml", 6)] == (1600.0, ">", "MPN/100 mL")  # the MPN table's top
+    assert got[("NWMP-1154", "fc_mpn_100ml", 4)] == (20.0, None, "MPN/100 mL")
+    assert got[("NWMP-1153", "cod_mg_l", 5)] == (14.0, None, "mg/L")
+    assert got[("NWMP-1153", "ec_us_cm", 4)] == (450.0, None, "µS/cm")  # mS/cm converted
+    assert got[("NWMP-1153", "nitrate_n_mg_l", 5)][1] == "<"
+    assert got[("NWMP-1153", "temp_c", 5)] == (29.0, None, "°C")
+    assert not any(k[0] == "NWMP-1155" for k in got)  # CFU is not MPN: not assumed
+    reasons = " | ".join(dead["reason"])
+    assert "unknown unit: fc_mpn_100ml stated in 'CFU/100ml'" in reasons
+    assert "unknown parameter 'Sulphate (mg/l)'" in reasons
 
 
 def _wris(name: str, value: object, time: str = "2024-07-01 08:00:00.0", unit: str = "m") -> dict:
