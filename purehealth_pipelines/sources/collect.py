@@ -222,6 +222,7 @@ def collect_satellite(ee_resource: EarthEngineResource, start: datetime, end: da
     facts = {
         "mode": ee_resource.mode,
         "scenes_station_pairs": len(table),
+        "note": "no scenes in the window: zero rows (an empty week, not a failure)" if table.empty else "",
         "dropped_cloudy_or_empty": dropped,
         "platforms": sorted(rows["platform"].unique().tolist()),
         "stations": len(stations),

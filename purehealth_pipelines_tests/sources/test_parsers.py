@@ -320,3 +320,29 @@ def test_satellite_table_to_rows_drops_cloudy_and_derives_chl_a() -> None:
     assert set(rows["pixel_count"]) == {80}
     with pytest.raises(PublisherSchemaError):
         earth_engine.indices_table_to_rows(pd.DataFrame({"x": [1]}), buffer_m=60)
+
+
+def test_satellite_window_without_scenes_is_zero_rows_not_a_schema_error() -> None:
+    # What the real computeFeatures(PANDAS_DATAFRAME) converter returns for an empty collection: no columns.
+    for empty in (pd.DataFrame(), pd.DataFrame(columns=["station_id", "scene_id", "time_start"])):
+        rows, dropped = earth_engine.indices_table_to_rows(empty, buffer_m=60)
+        assert rows.empty and dropped == 0
+        assert list(rows.columns) == list(earth_engine.ROW_COLUMNS)
+        window = rows[rows["ts"] >= pd.Timestamp("2024-03-03", tz="UTC")]  # what collect_satellite does
+        assert window.empty
+    with pytest.raises(PublisherSchemaError):  # rows without the expected columns still are a schema change
+        earth_engine.indices_table_to_rows(pd.DataFrame({"x": [1]}), buffer_m=60)
+
+
+def test_collect_satellite_empty_week_notes_it_in_the_facts() -> None:
+    from purehealth_pipelines.sources import collect
+
+    class NoScenes:
+        mode, buffer_m, min_pixels = "demo", 60, 1
+
+        def fetch_indices(self, stations, start, end):
+            return pd.DataFrame(), "{}"
+
+    start, end = pd.Timestamp("2024-03-04", tz="UTC"), pd.Timestamp("2024-03-11", tz="UTC")
+    batch = collect.collect_satellite(NoScenes(), start, end)
+    assert batch.rows.empty and "no scenes in the window" in batch.facts["note"]
