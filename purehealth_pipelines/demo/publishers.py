@@ -51,7 +51,8 @@ NWMP_HEADER = [
     " Fecal Streptococci (MPN/100ml) Max",
     "Year",
 ]
-NWMP_PARAMS = cpcb_nwmp.PARAMETERS
+# The parameters of the compilation's layout, in its column order (NWMP_HEADER).
+NWMP_PARAMS = tuple(cpcb_nwmp.map_columns(NWMP_HEADER[3:-1])[h][0] for h in NWMP_HEADER[3:-1:2])
 REGIONAL_OFFICES = {
     "Pune": "Pune",
     "Satara": "Pune",

@@ -23,7 +23,7 @@ def _ingest_cpcb_nwmp(args: argparse.Namespace) -> int:
 
     from purehealth_pipelines.resources import WarehouseResource
     from purehealth_pipelines.sources.commit import commit_source_window
-    from purehealth_pipelines.sources.common import ist_midnight, utc_text
+    from purehealth_pipelines.sources.common import decode_table_bytes, ist_midnight, utc_text
     from purehealth_pipelines.sources.cpcb_nwmp import SOURCE, TABLE, parse_nwmp_table
 
     path = Path(args.file)
@@ -31,7 +31,7 @@ def _ingest_cpcb_nwmp(args: argparse.Namespace) -> int:
         log.error("no such file: %s", path)
         return 2
     with tqdm(total=3, desc="nwmp", unit="step", disable=args.quiet) as progress:
-        text = path.read_text(encoding="utf-8-sig")
+        text, encoding = decode_table_bytes(path.read_bytes())
         progress.update()
         states = None if args.all_states else [args.state]
         parsed = parse_nwmp_table(text, source_file=path.name, states=states)
@@ -63,6 +63,17 @@ def _ingest_cpcb_nwmp(args: argparse.Namespace) -> int:
                 window_end=end,
             )
         progress.update()
+    print(
+        f"{path.name}: {encoding}, {parsed.header_rows} header row(s), "
+        f"{len(parsed.rows['parameter'].unique()) if len(parsed.rows) else 0} parameters, statistics: "
+        f"{', '.join(sorted(parsed.rows['statistic'].unique())) if len(parsed.rows) else '-'}"
+    )
+    if parsed.unmapped_columns:
+        print(f"unmapped columns ({len(parsed.unmapped_columns)}, not landed):")
+        for column, why in parsed.unmapped_columns.items():
+            print(f"  {column.strip()!r}: {why}")
+    else:
+        print("unmapped columns: none (every column mapped)")
     print(
         f"records: {parsed.records_total} total = {parsed.records_landed} landed + {parsed.records_rejected} "
         f"dead-lettered + {parsed.records_out_of_scope} other states"

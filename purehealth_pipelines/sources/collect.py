@@ -16,7 +16,7 @@ import pandas as pd
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.sources import cpcb_nwmp, cwc, datagov, earth_engine, imd, mpcb
 from purehealth_pipelines.sources.commit import SourceCommit, commit_source_window
-from purehealth_pipelines.sources.common import IST, dead_letter_frame
+from purehealth_pipelines.sources.common import IST, dead_letter_frame, decode_table_bytes
 from purehealth_pipelines.sources.resources import EarthEngineResource, GovSourcesResource
 from purehealth_pipelines.stations.registry import load_registry
 
@@ -77,12 +77,16 @@ def collect_cpcb_nwmp(gov: GovSourcesResource, start: datetime, end: datetime) -
                 )
             else:
                 url = gov.nwmp_table_url.format(year=year)
-                text, origin = client.request("GET", url).text, url
+                text, encoding = decode_table_bytes(client.request("GET", url).content)
+                origin = url
+                facts.setdefault("encodings", {})[year] = encoding
             parsed = cpcb_nwmp.parse_nwmp_table(
                 text, source_file=origin, states=gov.nwmp_states, years=[year]
             )
             frames.append(parsed.rows)
             dead.append(parsed.dead_letters)
+            if parsed.unmapped_columns:
+                facts.setdefault("unmapped_columns", {})[year] = parsed.unmapped_columns
             for key in ("records_total", "records_landed", "records_rejected", "cells_rejected"):
                 facts[key] += getattr(parsed, key)
     rows = pd.concat(frames, ignore_index=True)
