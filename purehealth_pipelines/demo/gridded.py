@@ -3,8 +3,10 @@
 Headerless little-endian float32, one C-order (lat, lon) block per day.
 
 Rain: 0.25°, 129 × 135 cells (lat 6.5–38.5, lon 66.5–100.0); temperature: 1°, 31 × 31 (lat 7.5–37.5, lon
-67.5–97.5); missing = −999 over the sea (water_quality.md §5). Fields are smooth (coarse noise, bilinearly
-upsampled) with the monsoon's seasonal cycle, so neighbouring stations see related rain.
+67.5–97.5). Missing over the sea is what IMD's real files hold: −999.0 in rain, 99.9 in temperature
+(seen in IMD's 2019 tmax/tmin archive), so demo mode exercises the reader's per-product missing value.
+Fields are smooth (coarse noise, bilinearly upsampled) with the monsoon's seasonal cycle, so neighbouring
+stations see related rain.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from purehealth_pipelines.demo.profiles import monsoon_rain_mm_per_day, stable_rng
-from purehealth_pipelines.sources.imd import RAIN_GRID, TEMP_GRID, GridSpec
+from purehealth_pipelines.sources.imd import RAIN_GRID, RAIN_MISSING, TEMP_GRID, TEMP_MISSING, GridSpec
 
 
 def _upsample_matrix(n_fine: int, n_coarse: int) -> np.ndarray:
@@ -46,12 +48,13 @@ def rain_year(year: int, seed: int) -> np.ndarray:
     climatology = np.array([monsoon_rain_mm_per_day(d + 1) for d in range(days)])
     rain = (field * climatology[:, None, None] * 1.8).astype(np.float32)
     rain[rain < 0.05] = 0.0
-    rain[:, _sea_mask(grid)] = -999.0
+    rain[:, _sea_mask(grid)] = np.float32(RAIN_MISSING)
     return rain
 
 
 def temperature_year(year: int, seed: int, kind: str) -> np.ndarray:
-    """(days, 31, 31) float32 daily tmax or tmin (°C), −999 over the sea; hottest in May, mildest in Jan."""
+    """(days, 31, 31) float32 daily tmax or tmin (°C), 99.9 over the sea (IMD's temperature missing value);
+    hottest in May, mildest in Jan."""
     grid = TEMP_GRID
     days = 366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365
     rng = stable_rng(seed, "imd-temp", kind, year)
@@ -69,7 +72,7 @@ def temperature_year(year: int, seed: int, kind: str) -> np.ndarray:
         + rng.normal(0, 1.0, (days, grid.nlat, grid.nlon))
     )
     values = values.astype(np.float32)
-    values[:, _sea_mask(grid)] = -999.0
+    values[:, _sea_mask(grid)] = np.float32(TEMP_MISSING)
     return values
 
 

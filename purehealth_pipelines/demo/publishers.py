@@ -23,12 +23,13 @@ import pandas as pd
 from purehealth_pipelines.demo.gridded import grd_bytes
 from purehealth_pipelines.demo.profiles import monsoon_rain_mm_per_day, monthly_sample, stable_rng
 from purehealth_pipelines.sources import cpcb_nwmp
+from purehealth_pipelines.sources.datagov import OGD_PAGE_CAP
 from purehealth_pipelines.sources.mpcb import MONTHS, financial_year_label
 from purehealth_pipelines.stations.registry import load_registry
 
 NWMP_HEADER = [
     "Station Code",
-    "Monitoring Location",
+    "Monitoring Location ",  # trailing space: data.gov.in id "monitoring_location_"
     "State",
     "Temperature (°C) Min",
     "Temperature (°C) Max",
@@ -50,7 +51,8 @@ NWMP_HEADER = [
     " Fecal Streptococci (MPN/100ml) Max",
     "Year",
 ]
-NWMP_PARAMS = cpcb_nwmp.PARAMETERS
+# The parameters of the compilation's layout, in its column order (NWMP_HEADER).
+NWMP_PARAMS = tuple(cpcb_nwmp.map_columns(NWMP_HEADER[3:-1])[h][0] for h in NWMP_HEADER[3:-1:2])
 REGIONAL_OFFICES = {
     "Pune": "Pune",
     "Satara": "Pune",
@@ -142,15 +144,26 @@ def nwmp_table_csv(year: int, seed: int) -> str:
     return buffer.getvalue()
 
 
+def ogd_field_id(header: str) -> str:
+    """data.gov.in's field id for a column name: every run of other characters becomes one underscore, and
+    leading/trailing ones are kept (real ids: '_month_', 'oil_companies_', 'quantity_000_metric_tonnes_')."""
+    return re.sub(r"[^a-z0-9]+", "_", header.lower())
+
+
 def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
-    """data.gov.in OGD JSON for the NWMP table of `year` (values as strings, `total`/`count` ints)."""
-    field_ids = [re.sub(r"[^a-z0-9]+", "_", h.strip().lower()).strip("_") for h in NWMP_HEADER]
+    """data.gov.in OGD JSON for the NWMP table of `year`, as the real API answers: every value a string,
+    `total`/`count` numbers but `limit`/`offset` strings, underscored field ids, and at most 10 records a
+    page whatever `limit` asks for."""
+    field_ids = [ogd_field_id(h) for h in NWMP_HEADER]
     fields = [
         {"id": i, "name": h.strip(), "type": "double" if "(" in h else "keyword"}
         for i, h in zip(field_ids, NWMP_HEADER, strict=True)
     ]
-    records = [dict(zip(field_ids, r, strict=True)) for r in nwmp_year_records(year, seed)]
-    page = records[offset : offset + limit]
+    records = [
+        {key: str(value) for key, value in zip(field_ids, r, strict=True)}
+        for r in nwmp_year_records(year, seed)
+    ]
+    page = records[offset : offset + min(limit, OGD_PAGE_CAP)]
     return {
         "index_name": f"demo-nwmp-{year}",
         "title": f"Water Quality of Rivers under NWMP {year} (demo)",
@@ -158,7 +171,7 @@ def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
         "message": "Resource detail",
         "total": len(records),
         "count": len(page),
-        "limit": str(limit),
+        "limit": str(min(limit, OGD_PAGE_CAP)),
         "offset": str(offset),
         "field": fields,
         "records": page,
@@ -166,7 +179,9 @@ def ogd_page(year: int, seed: int, offset: int, limit: int) -> dict:
 
 
 def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
-    """MPCB's monthly table for one financial year: pH, BOD, DO, total coliform by month, plus average."""
+    """MPCB's monthly table for one financial year, by month plus average: pH, BOD, DO, total and fecal
+    coliform (FC is one of the four parameters of MPCB's own WQI), conductivity, nitrate and temperature,
+    each label stating its unit as the report's annexes do."""
     rng = stable_rng(seed, "mpcb-dirt", fy_start_year)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -192,6 +207,10 @@ def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
         "bod_mg_l": "BOD (mg/l)",
         "do_mg_l": "DO (mg/l)",
         "tc_mpn_100ml": "Total Coliform (MPN/100ml)",
+        "fc_mpn_100ml": "Fecal Coliform (MPN/100 ml)",
+        "ec_us_cm": "Conductivity (µmhos/cm)",
+        "nitrate_n_mg_l": "Nitrate-N (mg/l)",
+        "temp_c": "Temperature (°C)",
     }
     for station in nwmp_stations().itertuples():
         quarterly = stable_rng(seed, "freq", station.station_id).random() < 0.2
@@ -211,7 +230,7 @@ def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
                 if roll < 0.02:
                     cells.append("-")
                     continue
-                if parameter == "tc_mpn_100ml" and value >= 1600:
+                if parameter in ("tc_mpn_100ml", "fc_mpn_100ml") and value >= 1600:
                     cells.append(">1600" if roll < 0.5 else "1600")
                     numbers.append(1600.0)
                     continue
@@ -243,11 +262,22 @@ def cwc_stations() -> pd.DataFrame:
     return registry[(registry["network"] == "CWC") & registry["latitude"].notna()].reset_index(drop=True)
 
 
-def wris_records(dataset: str, district: str, start: str, end: str, seed: int) -> list[dict]:
-    """India-WRIS records for a district and date range: hourly levels, a daily 08:00 discharge."""
+def wris_records(
+    dataset: str, district: str, start: str, end: str, seed: int, now: pd.Timestamp | None = None
+) -> list[dict]:
+    """India-WRIS records for a district and date range, as the real API answers: every datatype of a station
+    with its `datatypeCode` (hourly gauge levels `HHS`, some telemetry levels `HHT` at the same hours, a daily
+    forecast level `HZF`; a daily observed discharge `QOB` at 08:00 beside computed `QCO` ones at 08:00 and
+    20:00), numbers as strings (an occasional "NaN"), and nothing stamped after `now` (default: the current
+    time in IST) — a real publisher cannot send a reading it has not taken yet."""
     stations = cwc_stations()
     stations = stations[stations["district"].str.lower() == district.lower()]
     days = pd.date_range(start, end, freq="D")
+    latest = (
+        (pd.Timestamp.now(tz="Asia/Kolkata") if now is None else pd.Timestamp(now))
+        .tz_convert("Asia/Kolkata")
+        .tz_localize(None)
+    )
     out: list[dict] = []
     for station in stations.itertuples():
         base = stable_rng(seed, "stage", station.station_id)
@@ -260,19 +290,37 @@ def wris_records(dataset: str, district: str, start: str, end: str, seed: int) -
             stage = 1.2 + 6.0 * wetness  # metres above the dry-season bed
             if dataset == "River Water Level":
                 for hour in range(24):
-                    value: object = round(
-                        datum + stage + 0.15 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.02), 2
-                    )
-                    if rng.random() < 0.002:
-                        value = rng.choice(["NA", -9999.0])  # the telemetry's bad values
-                    out.append(_wris_record(station, code, value, day + pd.Timedelta(hours=hour), "m"))
+                    level = datum + stage + 0.15 * np.sin(2 * np.pi * hour / 24) + rng.normal(0, 0.02)
+                    value: object = f"{level:.2f}"
+                    roll = rng.random()
+                    if roll < 0.002:
+                        value = rng.choice(["NA", "-9999.0"])  # the telemetry's bad values
+                    elif roll < 0.004:
+                        value = "NaN"
+                    ts = day + pd.Timedelta(hours=hour)
+                    out.append(_wris_record(station, code, value, ts, "m", "HHS"))
+                    if hour % 6 == 0:  # the telemetry series at the same hour, a little off the gauge
+                        telemetry = f"{level + rng.normal(0, 0.03):.2f}"
+                        out.append(_wris_record(station, code, telemetry, ts, "m", "HHT"))
+                forecast = f"{datum + stage * 1.1:.2f}"
+                out.append(_wris_record(station, code, forecast, day + pd.Timedelta(hours=8), "m", "HZF"))
             else:
-                discharge = round(3.0 + 40.0 * stage**1.6, 1)  # a rating curve Q = a + b·h^1.6
-                out.append(_wris_record(station, code, discharge, day + pd.Timedelta(hours=8), "m3/s"))
-    return out
+                discharge = 3.0 + 40.0 * stage**1.6  # a rating curve Q = a + b·h^1.6
+                observed = discharge * rng.uniform(0.9, 1.1)  # a gauging differs from the rating curve
+                for hour, value, datatype in (
+                    (8, discharge, "QCO"),
+                    (8, observed, "QOB"),
+                    (20, discharge * rng.uniform(0.97, 1.03), "QCO"),
+                ):
+                    out.append(
+                        _wris_record(
+                            station, code, f"{value:.1f}", day + pd.Timedelta(hours=hour), "m3/s", datatype
+                        )
+                    )
+    return [r for r in out if pd.Timestamp(r["dataTime"].removesuffix(".0")) <= latest]
 
 
-def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str) -> dict:
+def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str, datatype: str) -> dict:
     return {
         "stationCode": code,
         "stationName": station.name,
@@ -282,6 +330,7 @@ def _wris_record(station, code: str, value: object, ts: pd.Timestamp, unit: str)
         "agencyName": "CWC",
         "state": "Maharashtra",
         "district": station.district,
+        "datatypeCode": datatype,
         "dataValue": value,
         "dataTime": ts.strftime("%Y-%m-%d %H:%M:%S.0"),
         "unit": unit,
@@ -345,7 +394,8 @@ def demo_transport(seed: int = 42) -> httpx.MockTransport:
             )
         if "Griddata" in path:  # IMD gridded archive: form field carries the year
             form = parse_qs(request.content.decode())
-            kind = {"RF25.php": "rain", "maxtemp.php": "tmax", "mintemp.php": "tmin"}.get(
+            # rainfall.php serves the .grd rain archive; RF25.php serves NetCDF, which the demo does not make.
+            kind = {"rainfall.php": "rain", "maxtemp.php": "tmax", "mintemp.php": "tmin"}.get(
                 path.rsplit("/", 1)[1]
             )
             values = next(iter(form.values()), [None])

@@ -87,7 +87,8 @@ def cpcb_nwmp(
         fail_window=timedelta(days=75), warn_window=timedelta(days=45)
     ),
     description=(
-        "MPCB monthly station tables (pH, BOD, DO, total coliform by month, per financial year); coliform at "
+        "MPCB monthly station tables (pH, BOD, DO, total and fecal coliform, COD, nitrate, conductivity, "
+        "temperature, … by month, per financial year; units read from the table); coliform at "
         "the MPN table's top (1600/1800) stored censored '>'."
     ),
     **COMMON,
@@ -125,7 +126,7 @@ def cwc_river_levels(
     ),
     description=(
         "IMD gridded daily rainfall (0.25°) and Tmax/Tmin (1°) .grd files, bilinearly interpolated to every "
-        "station with coordinates; current-year files are provisional."
+        "station with coordinates. Temperature sea cells (99.9) masked; an archive file must be a whole year."
     ),
     **COMMON,
 )

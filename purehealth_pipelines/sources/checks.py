@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.sources import assets, cpcb_nwmp
+from purehealth_pipelines.sources import assets, cpcb_nwmp, mpcb
 from purehealth_pipelines.table_metadata import json_safe
 
 INDEX_RANGE = (-1.0, 1.0)
@@ -45,8 +45,8 @@ SUITES: dict[str, SuiteSpec] = {
     "mpcb_monthly": SuiteSpec(
         "raw.mpcb_monthly",
         ["station_id", "parameter", "ts"],
-        ["ph", "bod_mg_l", "do_mg_l", "tc_mpn_100ml"],
-        {"ph": (0, 14), "do_mg_l": (0, 25), "bod_mg_l": (0, 2000)},
+        sorted({spec[0] for spec in mpcb.PARAMETERS.values()}),
+        {"ph": (0, 14), "do_mg_l": (0, 25), "bod_mg_l": (0, 2000), "temp_c": (0, 50)},
     ),
     "cwc_river_levels": SuiteSpec(
         "raw.cwc_river_levels",

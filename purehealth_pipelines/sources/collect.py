@@ -16,7 +16,7 @@ import pandas as pd
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.sources import cpcb_nwmp, cwc, datagov, earth_engine, imd, mpcb
 from purehealth_pipelines.sources.commit import SourceCommit, commit_source_window
-from purehealth_pipelines.sources.common import IST, dead_letter_frame
+from purehealth_pipelines.sources.common import IST, dead_letter_frame, decode_table_bytes
 from purehealth_pipelines.sources.resources import EarthEngineResource, GovSourcesResource
 from purehealth_pipelines.stations.registry import load_registry
 
@@ -66,14 +66,27 @@ def collect_cpcb_nwmp(gov: GovSourcesResource, start: datetime, end: datetime) -
                     datagov.records_to_table_text(result),
                     f"data.gov.in/{gov.ogd_resource_id(year)}",
                 )
+                facts.setdefault("ogd", []).append(
+                    {
+                        "year": year,
+                        "total": result.total,
+                        "records": len(result.records),
+                        "pages": result.pages,
+                        "empty_page_retries": result.empty_page_retries,
+                    }
+                )
             else:
                 url = gov.nwmp_table_url.format(year=year)
-                text, origin = client.request("GET", url).text, url
+                text, encoding = decode_table_bytes(client.request("GET", url).content)
+                origin = url
+                facts.setdefault("encodings", {})[year] = encoding
             parsed = cpcb_nwmp.parse_nwmp_table(
                 text, source_file=origin, states=gov.nwmp_states, years=[year]
             )
             frames.append(parsed.rows)
             dead.append(parsed.dead_letters)
+            if parsed.unmapped_columns:
+                facts.setdefault("unmapped_columns", {})[year] = parsed.unmapped_columns
             for key in ("records_total", "records_landed", "records_rejected", "cells_rejected"):
                 facts[key] += getattr(parsed, key)
     rows = pd.concat(frames, ignore_index=True)
@@ -137,11 +150,13 @@ def collect_cwc(gov: GovSourcesResource, start: datetime, end: datetime) -> Sour
             end_inclusive=(end_ist - pd.Timedelta(seconds=1)).normalize(),
             base_url=gov.wris_base_url,
         )
-    rows, dead = cwc.parse_wris_records(fetched.records, start_ist, end_ist)
+    parsed = cwc.parse_wris(fetched.records, start_ist, end_ist)
+    rows, dead = parsed.rows, parsed.dead_letters
     known = set(registry["station_id"])
     facts = {
         "requests": fetched.requests,
         "records": len(fetched.records),
+        **parsed.facts,
         "mode": gov.mode_for("cwc"),
         "stations": int(rows["station_id"].nunique()),
         "unregistered_stations": sorted(set(rows["station_id"]) - known)[:20],
@@ -149,26 +164,34 @@ def collect_cwc(gov: GovSourcesResource, start: datetime, end: datetime) -> Sour
     return SourceBatch(cwc.TABLE, cwc.SOURCE, rows, dead, facts)
 
 
-def fetch_imd_year(
-    gov: GovSourcesResource, client, kind: str, year: int, needed_days: int
-) -> tuple[bytes, bool]:
-    """One year's .grd (cached on disk); re-downloaded when the cached provisional file is too short."""
+def fetch_imd_year(gov: GovSourcesResource, client, kind: str, year: int) -> bytes:
+    """One archive year's .grd (cached on disk once it decodes as a whole year).
+
+    A download that is not a whole year raises imd.GridFormatError: a truncated file is an error, never a
+    shorter year (the current year is IMD's real-time daily product, not a partial archive file).
+    """
     mode = gov.mode_for("imd")
     tag = f"seed{gov.demo_seed}" if mode == "demo" else "live"
     path = gov.cache_path("imd", tag, f"{kind}_{year}.grd")
     grid = imd.PARAMETERS[kind][2]
-    if path.exists() and path.stat().st_size // grid.day_bytes >= needed_days:
+    if path.exists():
         data = path.read_bytes()
-    else:
-        response = client.request("POST", gov.imd_urls[kind], data={gov.imd_form_fields[kind]: str(year)})
-        data = response.content
-        imd.read_grd(data, grid)  # validate before caching
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    days_in_year = 366 if pd.Timestamp(year, 12, 31).dayofyear == 366 else 365
-    provisional = len(data) // grid.day_bytes < days_in_year
-    return data, provisional
+        try:
+            imd.decode_grd(data, grid, year=year)
+            return data
+        except imd.GridFormatError:
+            path.unlink()  # a cache from an older reader or an interrupted write: fetch again
+    url = gov.imd_urls[kind]
+    response = client.request("POST", url, data={gov.imd_form_fields[kind]: str(year)})
+    data = response.content
+    try:
+        imd.decode_grd(data, grid, year=year)  # validate before caching
+    except imd.GridFormatError as exc:
+        raise imd.GridFormatError(f"IMD {kind} {year} from {url}: {exc}") from exc
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return data
 
 
 def collect_imd(gov: GovSourcesResource, start: datetime, end: datetime) -> SourceBatch:
@@ -178,19 +201,16 @@ def collect_imd(gov: GovSourcesResource, start: datetime, end: datetime) -> Sour
     facts: dict[str, Any] = {"mode": gov.mode_for("imd"), "stations": len(stations), "files": []}
     with gov.client("imd") as client:
         for year in range(start_ist.year, (end_ist - pd.Timedelta(seconds=1)).year + 1):
-            last = min(end_ist - pd.Timedelta(seconds=1), pd.Timestamp(year, 12, 31, tz=IST))
-            needed = last.dayofyear
             for kind in ("rain", "tmax", "tmin"):
-                data, provisional = fetch_imd_year(gov, client, kind, year, needed)
-                facts["files"].append(
-                    f"{kind}_{year}.grd ({len(data)} bytes{', provisional' if provisional else ''})"
-                )
-                frames.append(
-                    imd.station_daily_frame(
-                        data, kind, year, stations, start_ist, end_ist, provisional=provisional
-                    )
-                )
+                data = fetch_imd_year(gov, client, kind, year)
+                rows, file_facts = imd.station_daily_rows(data, kind, year, stations, start_ist, end_ist)
+                facts["files"].append({"file": f"{kind}_{year}.grd", **file_facts})
+                frames.append(rows)
     rows = pd.concat(frames, ignore_index=True)
+    facts["leading_float32_files"] = [f["file"] for f in facts["files"] if f["leading_float32"]]
+    facts["station_days_without_valid_cell"] = sum(
+        f["station_days_without_valid_cell"] for f in facts["files"]
+    )
     return SourceBatch(imd.TABLE, imd.SOURCE, rows, dead_letter_frame(imd.SOURCE, []), facts)
 
 
@@ -206,6 +226,7 @@ def collect_satellite(ee_resource: EarthEngineResource, start: datetime, end: da
     facts = {
         "mode": ee_resource.mode,
         "scenes_station_pairs": len(table),
+        "note": "no scenes in the window: zero rows (an empty week, not a failure)" if table.empty else "",
         "dropped_cloudy_or_empty": dropped,
         "platforms": sorted(rows["platform"].unique().tolist()),
         "stations": len(stations),

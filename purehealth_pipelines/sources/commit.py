@@ -34,8 +34,12 @@ def commit_source_window(
     dead_letters: pd.DataFrame,
     window_start: datetime,
     window_end: datetime,
+    scope: dict[str, object] | None = None,
 ) -> SourceCommit:
-    """Replace the window's rows in `table` and the window's dead letters of `source`, all or nothing."""
+    """Replace the window's rows in `table` and the window's dead letters of `source`, all or nothing.
+
+    `scope` narrows the rows replaced (e.g. `{"parameter": "tmax_c"}` when one IMD variable is backfilled
+    from a file: the year's rain and tmin rows must stay)."""
     with warehouse.connect() as conn, conn.transaction():
         with conn.cursor() as cur:
             cur.execute(
@@ -45,5 +49,5 @@ def commit_source_window(
             )
             replaced = max(cur.rowcount, 0)
             written_dead = copy_frame(cur, "ops.dead_letters", dead_letters) if not dead_letters.empty else 0
-        write = write_partition(conn, table, rows, window_start, window_end)
+        write = write_partition(conn, table, rows, window_start, window_end, scope=scope)
     return SourceCommit(write=write, dead_letters_replaced=replaced, dead_letters_written=written_dead)

@@ -100,3 +100,19 @@ def ist_midnight(year: int, month: int = 1, day: int = 1) -> pd.Timestamp:
 def station_slug(name: str) -> str:
     """'Samdoli (Seasonal)' -> 'SAMDOLI-SEASONAL', the CWC station id suffix used by ref.stations."""
     return re.sub(r"[^A-Z0-9]+", "-", name.upper()).strip("-")
+
+
+def decode_table_bytes(data: bytes) -> tuple[str, str]:
+    """Bytes of a published table -> (text, encoding used).
+
+    CPCB's compilations are UTF-8, but other NWMP tables are Latin-1 ('µmhos/cm' as byte 0xB5), which a UTF-8
+    reader rejects or garbles. UTF-8 is tried first (valid UTF-8 is almost never accidental for non-ASCII
+    text), then Windows-1252 (Latin-1 plus the curly quotes and dashes Excel writes), then Latin-1, which
+    decodes any byte.
+    """
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(encoding), ("utf-8" if encoding == "utf-8-sig" else encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover

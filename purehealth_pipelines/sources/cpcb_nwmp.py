@@ -14,6 +14,17 @@ Rules (each rejection is a dead letter with its reason, so every record is eithe
   that cell (pair), the rest of the record lands;
 - 'BDL'/'nil' -> value NULL, censored '<'; '<2' -> 2, '<'; '>1600' -> 1600, '>'; '-', '_', '--', '' -> not
   measured (no row).
+
+Other real layouts CPCB publishes (besides the Min/Max compilation): single annual values or means with
+headers like `D.O. (mg/l)`, `PH`, `B.O.D. (mg/l)`, `CONDUCTIVITY (µmhos/cm)`, `NITRATENAN N+ NITRITENANN
+(mg/l)`, `TOTAL COLIFORM (MPN/100ml)Mean`, `Temp`, `LOCATIONS`, `year`, Latin-1 encoded; two-row headers (the
+parameter row, then a `Min`/`Max` row under it); and `Bio-Chemical Oxygen Demand (mg/L)`. So:
+- a parameter column with a Min/Max/Mean suffix lands with that statistic; without one it lands as
+  statistic 'value' (one published value whose statistic the table does not state);
+- a two-row header is folded into one (the parameter name carried over the cells merged under it);
+- every column is either mapped or listed in `unmapped_columns` with the reason (run metadata, CLI summary);
+- nitrate + nitrite as N is landed as nitrate_n_mg_l (nitrite is a small fraction in rivers);
+- bytes are decoded by `common.decode_table_bytes` (UTF-8, else cp1252/Latin-1) by the callers.
 """
 
 from __future__ import annotations
@@ -35,11 +46,18 @@ TABLE = "raw.cpcb_nwmp"
 # Header (lower-cased, whitespace collapsed) prefix -> (canonical parameter, unit in ref.parameters).
 PARAMETER_COLUMNS: dict[str, tuple[str, str]] = {
     "temperature": ("temp_c", "°C"),
+    "temp": ("temp_c", "°C"),
     "dissolved oxygen": ("do_mg_l", "mg/L"),
+    "do": ("do_mg_l", "mg/L"),  # 'D.O. (mg/l)' once dots are removed
     "ph": ("ph", "pH units"),
     "conductivity": ("ec_us_cm", "µS/cm"),  # µmho/cm == µS/cm
     "bod": ("bod_mg_l", "mg/L"),
+    "bio-chemical oxygen demand": ("bod_mg_l", "mg/L"),
+    "biochemical oxygen demand": ("bod_mg_l", "mg/L"),
+    "cod": ("cod_mg_l", "mg/L"),
+    "chemical oxygen demand": ("cod_mg_l", "mg/L"),
     "nitrate": ("nitrate_n_mg_l", "mg/L"),
+    "nitratenan n+ nitritenann": ("nitrate_n_mg_l", "mg/L"),  # nitrate-N + nitrite-N, as CPCB spells it
     "fecal coliform": ("fc_mpn_100ml", "MPN/100 mL"),
     "faecal coliform": ("fc_mpn_100ml", "MPN/100 mL"),
     "total coliform": ("tc_mpn_100ml", "MPN/100 mL"),
@@ -55,6 +73,7 @@ PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
     "ph": (0.0, 14.0),
     "ec_us_cm": (0.0, 100_000.0),  # sea water ~55,000; tidal creeks (Mithi) reach ~29,000
     "bod_mg_l": (0.0, 2_000.0),
+    "cod_mg_l": (0.0, 20_000.0),
     "nitrate_n_mg_l": (0.0, 500.0),
     "fc_mpn_100ml": (0.0, 1e10),
     "tc_mpn_100ml": (0.0, 1e10),
@@ -88,6 +107,8 @@ class NwmpParse:
     records_out_of_scope: int = 0  # other states, when a state filter is given
     cells_rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    unmapped_columns: dict[str, str] = field(default_factory=dict)  # column -> why it was not landed
+    header_rows: int = 1
 
 
 def _norm_header(name: str) -> str:
@@ -98,20 +119,73 @@ def _compact(text: str) -> str:
     return re.sub(r"\s+", "", text).upper()
 
 
+STATISTIC = re.compile(r"(min|max|mean|avg|average)\.?$")
+STATISTIC_WORDS = {"min": "min", "max": "max", "mean": "mean", "avg": "mean", "average": "mean"}
+STRUCTURAL = {  # non-parameter columns the parser reads
+    "code": ("station code", "stn code", "station_code", "station no", "stn no", "code"),
+    "location": ("monitoring location", "name of monitoring location", "location", "locations"),
+    "state": ("state", "state name"),
+    "year": ("year",),
+}
+
+
+def _parameter_key(header: str) -> str:
+    """'D.O. (mg/l)' -> 'do (mg/l)'; 'B.O.D.' -> 'bod'; whitespace collapsed, lower case."""
+    return _norm_header(header).replace(".", "")
+
+
 def map_columns(headers: Iterable[str]) -> dict[str, tuple[str, str, str]]:
-    """Published header -> (parameter, statistic, unit), for the Min/Max/mean parameter columns."""
+    """Published header -> (parameter, statistic, unit) for the parameter columns (see `classify_columns`)."""
+    return classify_columns(headers)[0]
+
+
+def classify_columns(headers: Iterable[str]) -> tuple[dict[str, tuple[str, str, str]], dict[str, str]]:
+    """Split a table's headers into parameter columns -> (parameter, statistic, unit) and unmapped columns ->
+    reason. A header without a Min/Max/Mean suffix is a single published value: statistic 'value'."""
     mapping: dict[str, tuple[str, str, str]] = {}
+    unmapped: dict[str, str] = {}
+    structural = {name for names in STRUCTURAL.values() for name in names}
+    taken: dict[tuple[str, str], str] = {}
     for header in headers:
         norm = _norm_header(header)
-        stat_match = re.search(r"\b(min|max|mean|avg|average)\.?$", norm)
-        if not stat_match:
+        if norm in structural:
             continue
-        statistic = {"avg": "mean", "average": "mean"}.get(stat_match.group(1), stat_match.group(1))
-        for prefix, (parameter, unit) in PARAMETER_COLUMNS.items():
-            if norm.startswith(prefix + " ") or norm.startswith(prefix + "("):
-                mapping[header] = (parameter, statistic, unit)
+        key = _parameter_key(header)
+        stat_match = STATISTIC.search(key)
+        statistic = STATISTIC_WORDS[stat_match.group(1)] if stat_match else "value"
+        found = None
+        for prefix, (parameter, unit) in sorted(PARAMETER_COLUMNS.items(), key=lambda kv: -len(kv[0])):
+            if key.startswith(prefix) and not key[len(prefix) : len(prefix) + 1].isalnum():
+                found = (parameter, statistic, unit)
                 break
-    return mapping
+        if found is None:
+            unmapped[header] = "not a known parameter" if norm else "column without a header"
+        elif (found[0], found[1]) in taken:
+            unmapped[header] = f"duplicate of column {taken[(found[0], found[1])]!r} ({found[0]} {found[1]})"
+        else:
+            taken[(found[0], found[1])] = header
+            mapping[header] = found
+    return mapping, unmapped
+
+
+def fold_two_row_header(
+    header: list[str], records: list[list[str]]
+) -> tuple[list[str], list[list[str]], int]:
+    """A parameter row over a Min/Max row -> one header ('pH' + 'Min' -> 'pH Min'); the parameter name is
+    carried over the blank cells merged under it. Returns (header, records, header rows used)."""
+    if not records:
+        return header, records, 1
+    second = [_norm_header(c).rstrip(".") for c in records[0]]
+    stats = [c for c in second if c]
+    if len(stats) < 2 or any(c not in STATISTIC_WORDS for c in stats):
+        return header, records, 1
+    folded, current = [], ""
+    for i, name in enumerate(header):
+        if name.strip():
+            current = name
+        stat = records[0][i].strip() if i < len(records[0]) else ""
+        folded.append(f"{current.strip()} {stat}" if stat else (name or current))
+    return folded, records[1:], 2
 
 
 def _find(headers: list[str], *names: str) -> str | None:
@@ -160,15 +234,15 @@ def parse_nwmp_table(
     None keeps every state. `years`: keep only these years (a yearly partition); others are out of scope.
     """
     header, records = read_table(text)
-    columns = map_columns(header)
-    code_col = _find(header, "station code", "stn code", "station_code")
-    year_col = _find(header, "year")
-    location_col = _find(header, "monitoring location", "name of monitoring location", "location")
-    state_col = _find(header, "state", "state name")
+    header, records, header_rows = fold_two_row_header(header, records)
+    columns, unmapped = classify_columns(header)
+    code_col = _find(header, *STRUCTURAL["code"])
+    year_col = _find(header, *STRUCTURAL["year"])
+    location_col = _find(header, *STRUCTURAL["location"])
+    state_col = _find(header, *STRUCTURAL["state"])
     if code_col is None or not columns:
         raise PublisherSchemaError(
-            f"{source_file}: not an NWMP table: no 'Station Code' or no Min/Max parameter columns "
-            f"in {header[:6]}"
+            f"{source_file}: not an NWMP table: no 'Station Code' or no parameter columns in {header[:6]}"
         )
     index = {name: i for i, name in enumerate(header)}
     wanted_states = None if states is None else {_compact(s) for s in states}
@@ -176,7 +250,9 @@ def parse_nwmp_table(
 
     out: dict[str, list] = {c: [] for c in RAW_COLUMNS}
     dead: list[dict] = []
-    result = NwmpParse(rows=pd.DataFrame(), dead_letters=pd.DataFrame())
+    result = NwmpParse(
+        rows=pd.DataFrame(), dead_letters=pd.DataFrame(), unmapped_columns=unmapped, header_rows=header_rows
+    )
     seen: dict[tuple[str, int], int] = {}
     cache: dict[str, Cell] = {}
 

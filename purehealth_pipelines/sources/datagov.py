@@ -1,10 +1,17 @@
 """data.gov.in Open Government Data (OGD) API client, for CPCB tables republished there.
 
 `GET https://api.data.gov.in/resource/{resource_id}?api-key=…&format=json&offset=…&limit=…&filters[f]=v`
-returns `records[]` (values mostly strings), `field[]` (`id`, `name`, `type`), `total`/`count` (ints) and
-`limit`/`offset` (strings) (water_quality.md §5). No CPCB water resource id is verified, so resource ids are
-configuration. The records are turned back into the published table layout (header = the fields' names) so
-the one NWMP parser handles both the CPCB pages and the OGD API.
+returns `records[]`, `field[]` (`id`, `name`, `type`), `total`/`count` (numbers) and `limit`/`offset`
+(strings). Checked against a real response (shared/data/datagov/ogd_response_page0.json): every record value
+is a string (numbers too), field ids keep leading and trailing underscores (`_month_`,
+`quantity_000_metric_tonnes_`) and are the record keys as they are, and a page holds at most 10 records
+whatever `limit` asks for. No CPCB water resource id is verified, so resource ids are configuration. The
+records are turned back into the published table layout (header = the fields' names) so the one NWMP parser
+handles both the CPCB pages and the OGD API.
+
+A page that comes back empty before `offset` reaches `total` is the API failing, not the end of the data
+(seen: a pull ending silently at 10 of 1,392 records). It is retried, then the pull fails with
+`OgdIncompleteError`: a partition never lands part of a year.
 """
 
 from __future__ import annotations
@@ -15,9 +22,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from purehealth_pipelines.sources.http import PublisherAuthError, PublisherClient, PublisherSchemaError
+from purehealth_pipelines.sources.http import (
+    PublisherAuthError,
+    PublisherClient,
+    PublisherError,
+    PublisherSchemaError,
+)
 
 OGD_BASE_URL = "https://api.data.gov.in/resource"
+OGD_PAGE_CAP = 10  # the API's own cap on records per page, whatever `limit` says
+
+
+class OgdIncompleteError(PublisherError):
+    """The API stopped returning records before `total` was reached (after retries)."""
 
 
 @dataclass
@@ -26,6 +43,7 @@ class OgdResult:
     records: list[dict[str, Any]]
     total: int
     pages: int
+    empty_page_retries: int = 0  # empty pages retried before the API answered again
 
 
 def fetch_ogd_records(
@@ -34,11 +52,13 @@ def fetch_ogd_records(
     api_key: str,
     *,
     filters: Mapping[str, str] | None = None,
-    page_size: int = 500,
+    page_size: int = OGD_PAGE_CAP,
     base_url: str = OGD_BASE_URL,
-    max_pages: int = 1000,
+    max_pages: int = 5000,
+    empty_page_retries: int = 3,
 ) -> OgdResult:
-    """Every record of a resource (offset pagination until `total` is reached or a page comes back empty)."""
+    """Every record of a resource: offset pagination (advancing by the records actually returned) until
+    `total` is reached. An empty page before that is retried with backoff, then raises OgdIncompleteError."""
     if not api_key:
         raise PublisherAuthError("data.gov.in needs an API key (set PUREHEALTH_DATAGOV_API_KEY)")
     url = f"{base_url.rstrip('/')}/{resource_id}"
@@ -47,6 +67,8 @@ def fetch_ogd_records(
     total: int | None = None
     offset = 0
     pages = 0
+    empty_retries = 0
+    empty_in_a_row = 0
     while pages < max_pages:
         params: dict[str, Any] = {"api-key": api_key, "format": "json", "offset": offset, "limit": page_size}
         for name, value in (filters or {}).items():
@@ -59,13 +81,28 @@ def fetch_ogd_records(
             fields = [dict(f) for f in body.get("field") or []]
         if total is None:
             total = _as_int(body.get("total"), "total", url)
-        if not page:
+        if offset >= total:
             break
+        if not page:
+            if empty_in_a_row >= empty_page_retries:
+                raise OgdIncompleteError(
+                    f"{url}: data.gov.in returned an empty page at offset {offset} of total {total} "
+                    f"({empty_in_a_row + 1} tries): refusing a partial pull of {offset} of {total} records"
+                )
+            client.sleep(client.retry.delay(empty_in_a_row, client.rng))
+            empty_in_a_row += 1
+            empty_retries += 1
+            continue
+        empty_in_a_row = 0
         records.extend(page)
         offset += len(page)
         if offset >= total:
             break
-    return OgdResult(fields=fields, records=records, total=total or 0, pages=pages)
+    else:
+        raise OgdIncompleteError(f"{url}: stopped after {max_pages} pages at {offset} of {total} records")
+    return OgdResult(
+        fields=fields, records=records, total=total or 0, pages=pages, empty_page_retries=empty_retries
+    )
 
 
 def _check_body(body: Any, url: str) -> None:
@@ -92,8 +129,15 @@ def records_to_table_text(result: OgdResult) -> str:
     """OGD records -> the CSV table they were published from (header = field names, in field order)."""
     if not result.fields:
         raise PublisherSchemaError("data.gov.in response has no 'field' list: cannot name the columns")
-    ids = [f["id"] for f in result.fields]
-    names = [f.get("name") or f["id"] for f in result.fields]
+    ids = [f["id"] for f in result.fields]  # as published: '_month_' is the key, not 'month'
+    names = [(f.get("name") or f["id"]).strip() for f in result.fields]
+    if result.records:
+        keys = {k for record in result.records for k in record}
+        unknown = sorted(keys - set(ids))
+        if unknown:
+            raise PublisherSchemaError(
+                f"data.gov.in records carry keys that no field declares: {unknown[:10]} (fields: {ids[:10]})"
+            )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)

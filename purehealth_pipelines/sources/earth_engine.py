@@ -219,6 +219,10 @@ def indices_table_to_rows(
     buffer) is dropped; thin-but-nonzero reductions are kept with their pixel_count for QC to judge.
     """
     expected = {"station_id", "scene_id", "platform", "time_start", "ndwi_mean", "ndwi_count"}
+    if table.empty and (len(table.columns) == 0 or not (set(table.columns) - expected)):
+        # A window with no scenes: the real PANDAS_DATAFRAME converter returns a frame with no columns at
+        # all (nothing to infer them from). That is an empty week, not a schema change.
+        return _empty_rows(), 0
     missing = expected - set(table.columns)
     if missing:
         from purehealth_pipelines.sources.http import PublisherSchemaError
@@ -259,3 +263,20 @@ def indices_table_to_rows(
         "buffer_m",
     ]
     return long[columns].sort_values(["station_id", "ts", "parameter"]).reset_index(drop=True), dropped
+
+
+ROW_COLUMNS = {
+    "station_id": "str",
+    "parameter": "str",
+    "ts": "datetime64[ms, UTC]",
+    "value": "float64",
+    "unit": "str",
+    "platform": "str",
+    "scene_id": "str",
+    "pixel_count": "int64",
+    "buffer_m": "int64",
+}
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in ROW_COLUMNS.items()})

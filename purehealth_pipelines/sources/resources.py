@@ -44,7 +44,8 @@ class GovSourcesResource(dg.ConfigurableResource):
     wris_base_url: str = "https://indiawris.gov.in/Dataset"
     imd_urls: dict[str, str] = Field(
         default_factory=lambda: {
-            "rain": "https://www.imdpune.gov.in/cmpg/Griddata/RF25.php",
+            # The .grd rain archive's form; RF25.php serves IMD's NetCDF product instead.
+            "rain": "https://www.imdpune.gov.in/cmpg/Griddata/rainfall.php",
             "tmax": "https://www.imdpune.gov.in/cmpg/Griddata/maxtemp.php",
             "tmin": "https://www.imdpune.gov.in/cmpg/Griddata/mintemp.php",
         }

@@ -120,10 +120,45 @@ def test_ogd_paginates_until_total() -> None:
     assert text.splitlines()[0] == "Station Code,pH Min"
 
 
-def test_ogd_stops_on_an_empty_page_and_rejects_bad_shapes() -> None:
+def test_ogd_empty_page_before_total_is_retried_then_fails_the_pull() -> None:
     handler, seen = _ogd_handler(total=50, page_cap=15)  # the server claims 50 but runs dry at 15
-    result = datagov.fetch_ogd_records(client_for(handler), "res", "key", page_size=10)
-    assert len(result.records) == 15 and len(seen) == 3
+    sleeps: list[float] = []
+    with pytest.raises(datagov.OgdIncompleteError, match="partial pull of 15 of 50"):
+        datagov.fetch_ogd_records(client_for(handler, sleeps=sleeps), "res", "key", page_size=10)
+    assert [s[0] for s in seen] == [0, 10, 15, 15, 15, 15]  # 1 try + 3 retries at the empty offset
+    assert len(sleeps) == 3
+
+
+def test_ogd_transient_empty_page_is_retried_and_the_pull_completes() -> None:
+    handler, _ = _ogd_handler(total=25)
+    empties = {10: 1}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        if empties.get(offset):
+            empties[offset] -= 1
+            body = json.loads(handler(request).content)
+            return httpx.Response(200, json={**body, "count": 0, "records": []})
+        return handler(request)
+
+    result = datagov.fetch_ogd_records(client_for(flaky), "res", "key")
+    assert len(result.records) == 25 and result.empty_page_retries == 1
+    assert [r["station_code"] for r in result.records] == [str(1000 + i) for i in range(25)]
+
+
+def test_ogd_page_cap_of_10_whatever_limit_says() -> None:
+    inner, seen = _ogd_handler(total=34)
+
+    def capped(request: httpx.Request) -> httpx.Response:
+        body = json.loads(inner(request).content)
+        return httpx.Response(200, json={**body, "records": body["records"][:10], "limit": "10"})
+
+    result = datagov.fetch_ogd_records(client_for(capped), "res", "key", page_size=500)
+    assert len(result.records) == 34 and [s[0] for s in seen] == [0, 10, 20, 30]
+    assert len({r["station_code"] for r in result.records}) == 34
+
+
+def test_ogd_rejects_bad_shapes() -> None:
     bad = client_for(lambda r: httpx.Response(200, json={"status": "ok", "total": "x", "records": []}))
     with pytest.raises(PublisherSchemaError, match="total"):
         datagov.fetch_ogd_records(bad, "res", "key")

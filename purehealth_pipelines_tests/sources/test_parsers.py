@@ -159,7 +159,50 @@ def test_mpcb_demo_table_parses() -> None:
         "bod_mg_l",
         "do_mg_l",
         "tc_mpn_100ml",
+        "fc_mpn_100ml",  # another issue's WQI needs FC from MPCB
+        "ec_us_cm",
+        "nitrate_n_mg_l",
+        "temp_c",
     }
+    fc = rows[rows["parameter"] == "fc_mpn_100ml"]
+    tc = rows[rows["parameter"] == "tc_mpn_100ml"]
+    assert len(fc) > 1000 and (fc["unit"] == "MPN/100 mL").all()
+    both = fc.merge(tc, on=["station_id", "ts"], suffixes=("_fc", "_tc"))
+    assert (both["value_fc"] <= both["value_tc"]).all()  # fecal coliform is a part of total coliform
+
+
+def test_mpcb_every_parameter_it_reports_with_the_unit_the_table_states() -> None:
+    text = (
+        "Station Code,Name of Monitoring Location,Parameter,Unit,"
+        "Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec,Jan,Feb,Mar,Average\n"
+        "1153,Krishna,Fecal Coliform,MPN/100 ml,7,>1600,1600,-,-,-,-,-,-,-,-,-,-\n"
+        "1154,Panchganga,Faecal Coliform (No./100ml),,20,30,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1155,Mula,Fecal Coliform,CFU/100ml,20,30,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,COD (mg/l),,12,14,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Conductivity,mS/cm,0.45,0.5,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Nitrate-N (mg/l),,0.4,BDL,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Temperature (°C),,27,29,-,-,-,-,-,-,-,-,-,-,-\n"
+        "1153,Krishna,Sulphate (mg/l),,20,21,-,-,-,-,-,-,-,-,-,-,-\n"
+    )
+    start, end = pd.Timestamp("2023-04-01", tz=IST), pd.Timestamp("2024-04-01", tz=IST)
+    rows, dead = mpcb.parse_mpcb_table(
+        text, fy_start_year=2023, origin="t", window_start=start, window_end=end
+    )
+    rows["month"] = rows["ts"].dt.tz_convert(IST).dt.month
+    rows["censored"] = rows["censored"].astype(object).where(rows["censored"].notna(), None)
+    got = {(r.station_id, r.parameter, r.month): (r.value, r.censored, r.unit) for r in rows.itertuples()}
+    assert got[("NWMP-1153", "fc_mpn_100ml", 4)] == (7.0, None, "MPN/100 mL")
+    assert got[("NWMP-1153", "fc_mpn_100ml", 5)] == (1600.0, ">", "MPN/100 mL")
+    assert got[("NWMP-1153", "fc_mpn_100ml", 6)] == (1600.0, ">", "MPN/100 mL")  # the MPN table's top
+    assert got[("NWMP-1154", "fc_mpn_100ml", 4)] == (20.0, None, "MPN/100 mL")
+    assert got[("NWMP-1153", "cod_mg_l", 5)] == (14.0, None, "mg/L")
+    assert got[("NWMP-1153", "ec_us_cm", 4)] == (450.0, None, "µS/cm")  # mS/cm converted
+    assert got[("NWMP-1153", "nitrate_n_mg_l", 5)][1] == "<"
+    assert got[("NWMP-1153", "temp_c", 5)] == (29.0, None, "°C")
+    assert not any(k[0] == "NWMP-1155" for k in got)  # CFU is not MPN: not assumed
+    reasons = " | ".join(dead["reason"])
+    assert "unknown unit: fc_mpn_100ml stated in 'CFU/100ml'" in reasons
+    assert "unknown parameter 'Sulphate (mg/l)'" in reasons
 
 
 def _wris(name: str, value: object, time: str = "2024-07-01 08:00:00.0", unit: str = "m") -> dict:
@@ -234,9 +277,12 @@ def test_imd_grd_exact_size_and_bilinear_interpolation() -> None:
 def test_imd_missing_neighbour_renormalises_weights() -> None:
     grid = imd.TEMP_GRID
     day = np.full((1, grid.nlat, grid.nlon), 30.0, dtype="<f4")
-    day[0, 12, 5] = imd.MISSING
+    day[0, 12, 5] = imd.TEMP_MISSING  # temperature's missing value is 99.9, not −999
     values, counts = imd.interpolate_to_stations(
-        imd.read_grd(day.tobytes(), grid), grid, np.array([7.5 + 12.5]), np.array([67.5 + 5.5])
+        imd.read_grd(day.tobytes(), grid, expected_days=(1,)),
+        grid,
+        np.array([7.5 + 12.5]),
+        np.array([67.5 + 5.5]),
     )
     assert values[0, 0] == pytest.approx(30.0) and counts[0, 0] == 3
 
@@ -274,3 +320,29 @@ def test_satellite_table_to_rows_drops_cloudy_and_derives_chl_a() -> None:
     assert set(rows["pixel_count"]) == {80}
     with pytest.raises(PublisherSchemaError):
         earth_engine.indices_table_to_rows(pd.DataFrame({"x": [1]}), buffer_m=60)
+
+
+def test_satellite_window_without_scenes_is_zero_rows_not_a_schema_error() -> None:
+    # What the real computeFeatures(PANDAS_DATAFRAME) converter returns for an empty collection: no columns.
+    for empty in (pd.DataFrame(), pd.DataFrame(columns=["station_id", "scene_id", "time_start"])):
+        rows, dropped = earth_engine.indices_table_to_rows(empty, buffer_m=60)
+        assert rows.empty and dropped == 0
+        assert list(rows.columns) == list(earth_engine.ROW_COLUMNS)
+        window = rows[rows["ts"] >= pd.Timestamp("2024-03-03", tz="UTC")]  # what collect_satellite does
+        assert window.empty
+    with pytest.raises(PublisherSchemaError):  # rows without the expected columns still are a schema change
+        earth_engine.indices_table_to_rows(pd.DataFrame({"x": [1]}), buffer_m=60)
+
+
+def test_collect_satellite_empty_week_notes_it_in_the_facts() -> None:
+    from purehealth_pipelines.sources import collect
+
+    class NoScenes:
+        mode, buffer_m, min_pixels = "demo", 60, 1
+
+        def fetch_indices(self, stations, start, end):
+            return pd.DataFrame(), "{}"
+
+    start, end = pd.Timestamp("2024-03-04", tz="UTC"), pd.Timestamp("2024-03-11", tz="UTC")
+    batch = collect.collect_satellite(NoScenes(), start, end)
+    assert batch.rows.empty and "no scenes in the window" in batch.facts["note"]
