@@ -101,6 +101,9 @@ class ClimatologySettings:
     # Short history gives spans too narrow for real year-to-year variability: the margin is multiplied by
     # (1 + short_history_factor / n_years), n_years = distinct years of history in the (pooled) month.
     short_history_factor: float = 0.0
+    # Per parameter, the least distance (in its unit) a span keeps from the learned quantiles: a departure
+    # smaller than the error a technician would correct is no evidence of a fault.
+    min_margin: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,7 @@ def parse_config(raw: dict[str, Any]) -> QcConfig:
             min_samples=int(clim.get("min_samples", 30)),
             neighbour_months=int(clim.get("neighbour_months", 0)),
             short_history_factor=float(clim.get("short_history_factor", 0.0)),
+            min_margin={str(k): float(v) for k, v in (clim.get("min_margin") or {}).items()},
         ),
         parameters=parameters,
         station_overrides=overrides,
