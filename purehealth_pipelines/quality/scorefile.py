@@ -14,7 +14,7 @@ import yaml
 from purehealth_pipelines.quality.climatology import climatology_spans, climatology_stats
 from purehealth_pipelines.quality.config import QcConfig, with_station_ranges
 from purehealth_pipelines.quality.qartod import QC_COLUMNS, score_readings
-from purehealth_pipelines.quality.unify import canonicalise
+from purehealth_pipelines.quality.unify import CANONICAL_UNITS, canonicalise
 
 INPUT_COLUMNS = ("station_id", "parameter", "ts", "value")
 KEY = ["station_id", "parameter", "ts"]
@@ -26,7 +26,7 @@ def _canonical(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "source" not in rows.columns:
         rows["source"] = DEFAULT_SOURCE
     if "unit" not in rows.columns:
-        rows["unit"] = None  # canonical unit assumed
+        rows["unit"] = rows["parameter"].map(CANONICAL_UNITS)  # no unit column: values are canonical
     rows["station_id"] = rows["station_id"].astype(str)
     return canonicalise(rows)
 
