@@ -91,7 +91,8 @@ def forecast_features(
     description=(
         "LightGBM quantile models (P10/P50/P90) per parameter and horizon (1, 6, 24 h), trained on the last "
         "year of good hourly readings, stored as model text in ml.models with features, window, parameters "
-        "and hold-out metrics. Auto-approved only when the P50 beats persistence on the hold-out slice."
+        "and hold-out metrics. Each horizon is approved only when its P50 beats both persistence and "
+        "seasonal naive on the hold-out slice."
     ),
 )
 def forecast_models(
@@ -104,12 +105,14 @@ def forecast_models(
         train_kwargs={"num_boost_round": config.num_boost_round},
     )
     lines = [
-        "| parameter | rows | stations | hold-out skill vs persistence | status |",
-        "|---|---:|---:|---:|---|",
+        "| parameter | h | hold-out skill vs persistence | vs seasonal naive | served | status |",
+        "|---|---:|---:|---:|---|---|",
     ]
     lines += [
-        f"| {p} | {s['rows']} | {s['stations']} | {s['holdout_skill_vs_persistence']:+.3f} | {s['status']} |"
+        f"| {p} | {h} | {k['vs_persistence']:+.3f} | {k['vs_seasonal_naive']:+.3f} "
+        f"| {'yes' if k['served'] else 'no'} | {s['status']} |"
         for p, s in report.trained.items()
+        for h, k in s["skill_per_horizon"].items()
     ]
     summary = registry.registry_summary(warehouse)
     return dg.MaterializeResult(

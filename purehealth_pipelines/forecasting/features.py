@@ -71,6 +71,11 @@ def seasonal_naive_lag(horizon_h: int) -> int:
     return cycles * DIURNAL_PERIOD_H - horizon_h
 
 
+def daily_cycle_horizons(horizons: Iterable[int]) -> list[int]:
+    """Horizons for which "yesterday at the target hour" is an earlier, different hour than now (h < 24)."""
+    return sorted(h for h in horizons if DIURNAL_PERIOD_H - h > 0)
+
+
 def feature_columns(horizons: Sequence[int] = HORIZONS_H, exogenous: bool = True) -> list[str]:
     """The model's feature names, in order (station id first, as a categorical)."""
     columns = ["station_id", "last_value", "age_h"]
@@ -78,6 +83,10 @@ def feature_columns(horizons: Sequence[int] = HORIZONS_H, exogenous: bool = True
     for window in ROLLING_WINDOWS_H:
         columns += [f"roll_mean_{window}h", f"roll_std_{window}h"]
     columns += ["roll_min_24h", "roll_max_24h", "diff_1h", "diff_24h"]
+    # The daily cycle for longer horizons (issue 18: +6 h lost to same-hour-yesterday on real data): the
+    # value 24 h before the target minus now, and how the river moved over the same hours yesterday.
+    for h in daily_cycle_horizons(horizons):
+        columns += [f"seasonal_minus_now_{h}h", f"yesterday_change_{h}h"]
     columns += ["hour_local", "doy_sin", "doy_cos", "month", "monsoon"]
     if exogenous:
         columns += [
@@ -287,6 +296,10 @@ def build_features(
     features["roll_max_24h"] = rolling_day.max()
     features["diff_1h"] = carried - carried.shift(1)
     features["diff_24h"] = carried - carried.shift(24)
+    for h in daily_cycle_horizons(horizons):
+        same_hour_yesterday = wide.shift(DIURNAL_PERIOD_H - h)
+        features[f"seasonal_minus_now_{h}h"] = same_hour_yesterday - carried
+        features[f"yesterday_change_{h}h"] = same_hour_yesterday - wide.shift(DIURNAL_PERIOD_H)
     for h in horizons if with_targets else ():
         features[f"target_{h}h"] = wide.shift(-h)
 

@@ -131,20 +131,59 @@ def conformal_adjustment(y: np.ndarray, low: np.ndarray, high: np.ndarray, cover
     return float(np.quantile(scores, level, method="higher"))
 
 
-def holdout_metrics(actual: np.ndarray, p50: np.ndarray, persistence: np.ndarray) -> dict[str, float | int]:
-    """P50 MAE on the held-out slice against persistence (the approval gate uses the skill)."""
-    seen = ~np.isnan(actual)
+def holdout_metrics(
+    actual: np.ndarray, p50: np.ndarray, persistence: np.ndarray, seasonal_naive: np.ndarray | None = None
+) -> dict[str, float | int | bool | str]:
+    """P50 MAE on the held-out slice against persistence and seasonal naive, and the gate's verdict.
+
+    All three are scored on the same rows (actual and both baselines present). `served` is the approval
+    gate for this horizon: the P50 must beat the *better* of the two baselines (skill > 0 against both);
+    issue 18 found models approved on mean skill over horizons while their +6 h lost to same-hour-yesterday.
+    """
+    seasonal = persistence if seasonal_naive is None else seasonal_naive
+    seen = ~np.isnan(actual) & ~np.isnan(p50) & ~np.isnan(persistence) & ~np.isnan(seasonal)
     if not seen.any():
-        return {"holdout_n": 0}
+        return {"holdout_n": 0, "served": False, "gate": "no hold-out rows"}
     mae = float(np.abs(p50[seen] - actual[seen]).mean())
     mae_persistence = float(np.abs(persistence[seen] - actual[seen]).mean())
-    skill = 1 - mae / mae_persistence if mae_persistence > 0 else 0.0
+    mae_seasonal = float(np.abs(seasonal[seen] - actual[seen]).mean())
+    skill_p = 1 - mae / mae_persistence if mae_persistence > 0 else 0.0
+    skill_s = 1 - mae / mae_seasonal if mae_seasonal > 0 else 0.0
+    served, gate = approval_gate(skill_p, skill_s)
     return {
         "holdout_n": int(seen.sum()),
         "holdout_mae": mae,
         "holdout_mae_persistence": mae_persistence,
-        "holdout_skill_vs_persistence": skill,
+        "holdout_mae_seasonal_naive": mae_seasonal,
+        "holdout_skill_vs_persistence": skill_p,
+        "holdout_skill_vs_seasonal_naive": skill_s,
+        "better_baseline": "persistence" if mae_persistence <= mae_seasonal else "seasonal_naive",
+        "served": served,
+        "gate": gate,
     }
+
+
+def approval_gate(skill_vs_persistence: float, skill_vs_seasonal_naive: float) -> tuple[bool, str]:
+    """(serve this horizon from the model?, why): only when it beats both baselines on the hold-out.
+
+    A refused horizon is not served at all (no forecast row), rather than served from a baseline: a
+    dashboard then shows no forecast for it, never a baseline dressed up as a model."""
+    if not (skill_vs_persistence > 0):
+        return False, f"loses to persistence (skill {skill_vs_persistence:+.3f})"
+    if not (skill_vs_seasonal_naive > 0):
+        return False, f"loses to seasonal naive (skill {skill_vs_seasonal_naive:+.3f})"
+    return True, "beats persistence and seasonal naive"
+
+
+def seasonal_naive_values(rows: pd.DataFrame, horizon_h: int) -> np.ndarray:
+    """The seasonal-naive forecast for `horizon_h` at each feature row (same hour, one cycle earlier)."""
+    from purehealth_pipelines.forecasting.features import seasonal_naive_lag
+
+    lag = seasonal_naive_lag(horizon_h)
+    column = "last_value" if lag == 0 else f"lag_{lag}h"
+    if column not in rows.columns:
+        return np.full(len(rows), np.nan)
+    return rows[column].to_numpy(dtype="float64")
 
 
 def train_quantile_models(
@@ -182,7 +221,12 @@ def train_quantile_models(
             models.interval_adjustment[h] = conformal_adjustment(
                 actual, at_h["p10"].to_numpy(), at_h["p90"].to_numpy(), coverage
             )
-            models.metrics[h] = holdout_metrics(actual, at_h["p50"].to_numpy(), at_h["base"].to_numpy())
+            models.metrics[h] = holdout_metrics(
+                actual,
+                at_h["p50"].to_numpy(),
+                at_h["base"].to_numpy(),
+                seasonal_naive_values(calibration, h),
+            )
     return models
 
 

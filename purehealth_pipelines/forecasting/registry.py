@@ -37,13 +37,21 @@ def _ts(value: pd.Timestamp | None) -> Any:
 
 
 def save_models(
-    warehouse: WarehouseResource, models: QuantileModels, version: str, *, approve: bool = False
+    warehouse: WarehouseResource,
+    models: QuantileModels,
+    version: str,
+    *,
+    approve: bool = False,
+    horizons: list[int] | None = None,
 ) -> int:
-    """Store every booster of `models` under `version` (idempotent per version); optionally approve it."""
-    status = "approved" if approve else "candidate"
+    """Store every booster of `models` under `version` (idempotent per version); optionally approve it.
+
+    With `horizons`, only those horizons are approved (the per-horizon gate); the others stay candidates
+    with their hold-out metrics (skill against persistence and seasonal naive) recorded beside them."""
     params = json.dumps({**models.params, "num_boost_round": models.num_boost_round})
     rows = []
     for (h, q), text in model_texts(models).items():
+        status = "approved" if approve and (horizons is None or h in horizons) else "candidate"
         rows.append(
             (
                 version, models.parameter, h, q, status, text, hashlib.sha256(text.encode()).hexdigest(),
@@ -82,13 +90,13 @@ def approve(warehouse: WarehouseResource, version: str, parameter: str) -> int:
 
 
 def load_approved(warehouse: WarehouseResource, parameter: str) -> tuple[str, QuantileModels] | None:
-    """The newest approved version of `parameter`'s models, or None if there is none."""
+    """The newest approved version of `parameter`'s models — only its approved horizons — or None."""
     frame = warehouse.read_frame(
         """
         SELECT version, horizon_h, quantile, model_text, features, params, interval_adjustment,
                train_start, train_end, train_rows, train_stations, metrics
         FROM ml.models
-        WHERE parameter = %(p)s AND version = (
+        WHERE parameter = %(p)s AND status = 'approved' AND version = (
             SELECT version FROM ml.models WHERE parameter = %(p)s AND status = 'approved'
             ORDER BY approved_at DESC NULLS LAST, version DESC LIMIT 1)
         ORDER BY horizon_h, quantile

@@ -90,9 +90,10 @@ def train_and_register(
 ) -> TrainingReport:
     """Train every parameter's quantile models on [as_of - days, as_of) and store them in ml.models.
 
-    Approval gate: a version is approved automatically only if its P50 beats persistence on the held-out
-    slice (mean skill over horizons >= 0); otherwise it stays a candidate and the previous approved
-    version keeps serving."""
+    Approval gate, per horizon (models.approval_gate): a horizon is approved only if its P50 beats both
+    persistence and seasonal naive on the held-out slice; the registry records every horizon's skill against
+    both. A version with no such horizon stays a candidate and the previous approved version keeps serving;
+    otherwise it replaces it, and its refused horizons are not served at all (no forecast rows)."""
     end = pd.Timestamp(as_of).floor("h")
     start = end - pd.Timedelta(days=days)
     version = end.strftime("%Y%m%dT%H%M%SZ")
@@ -107,16 +108,22 @@ def train_and_register(
         except ValueError as exc:
             report.skipped[parameter] = str(exc)
             continue
-        skills = [m.get("holdout_skill_vs_persistence") for m in trained.metrics.values()]
-        skills = [s for s in skills if s is not None]
-        mean_skill = float(np.mean(skills)) if skills else float("nan")
-        approve = auto_approve and bool(skills) and mean_skill >= 0
-        registry.save_models(warehouse, trained, version, approve=approve)
+        served = sorted(h for h, m in trained.metrics.items() if m.get("served"))
+        approve = auto_approve and bool(served)
+        registry.save_models(warehouse, trained, version, approve=approve, horizons=served)
         report.trained[parameter] = {
             "rows": trained.train_rows,
             "stations": trained.train_stations,
             "boosters": len(trained.boosters),
-            "holdout_skill_vs_persistence": round(mean_skill, 4),
+            "skill_per_horizon": {
+                h: {
+                    "vs_persistence": round(float(m.get("holdout_skill_vs_persistence", np.nan)), 4),
+                    "vs_seasonal_naive": round(float(m.get("holdout_skill_vs_seasonal_naive", np.nan)), 4),
+                    "served": bool(m.get("served")),
+                }
+                for h, m in sorted(trained.metrics.items())
+            },
+            "served_horizons": served if approve else [],
             "status": "approved" if approve else "candidate",
             "fingerprint": models.fingerprint(trained)[:16],
         }

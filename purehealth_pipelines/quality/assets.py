@@ -114,7 +114,13 @@ def qc_climatology(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     version = "clim-" + pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     with warehouse.connect() as conn:
         stats = read_frame(
-            conn, CLIMATOLOGY_STATS_SQL, {"q_low": settings.quantiles[0], "q_high": settings.quantiles[1]}
+            conn,
+            CLIMATOLOGY_STATS_SQL,
+            {
+                "q_low": settings.quantiles[0],
+                "q_high": settings.quantiles[1],
+                "neighbours": settings.neighbour_months,
+            },
         )
     spans = climatology_spans(stats, settings, version)
     with warehouse.connect() as conn, conn.transaction(), conn.cursor() as cur:

@@ -8,7 +8,7 @@ parameter named, not half-way through a backfill.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,17 +41,48 @@ class Spike:
 
 @dataclass(frozen=True)
 class FlatLine:
+    """A stuck sensor repeats a value (within `tolerance`, at least the reporting resolution) for hours.
+
+    `exempt`: a value span where a long flat line is physics, not a fault (water under ice sits at 0 °C for
+    days); readings inside it are never flat-line flagged.
+    """
+
     tolerance: float
     suspect_hours: float
     fail_hours: float
+    exempt: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class RateOfChange:
+    """QARTOD rate of change, made independent of the sampling interval.
+
+    The change is measured against the last *clean* reading at least `min_span_minutes` earlier (not the
+    immediate predecessor), so noise between samples seconds apart is not read as an hourly rate, and a
+    reading after a spike is compared with the reading before the spike, not with the spike. A change no
+    larger than `noise_factor` × the series' own recent noise (robust σ of first differences, QARTOD's
+    "N standard deviations") is never flagged.
+    """
+
+    suspect_per_hour: float
+    min_span_minutes: float = 10.0
+    noise_factor: float = 0.0
 
 
 @dataclass(frozen=True)
 class ParameterThresholds:
     gross_range: GrossRange | None = None
     spike: Spike | None = None
-    rate_of_change_per_hour: float | None = None
+    rate_of_change: RateOfChange | None = None
     flat_line: FlatLine | None = None
+    # Exact values this sensor never reports for real (a dead pH probe's 0.00): fail at once (syntax test).
+    impossible_values: tuple[float, ...] = ()
+    # Reporting resolution (unit steps the sensor prints); the flat-line tolerance must be at least this.
+    resolution: float | None = None
+
+    @property
+    def rate_of_change_per_hour(self) -> float | None:
+        return self.rate_of_change.suspect_per_hour if self.rate_of_change else None
 
 
 @dataclass(frozen=True)
@@ -65,6 +96,14 @@ class ClimatologySettings:
     quantiles: tuple[float, float] = (0.005, 0.995)
     margin: float = 0.1
     min_samples: int = 30
+    # Months pooled either side of the month (seasonal transitions move across month boundaries).
+    neighbour_months: int = 0
+    # Short history gives spans too narrow for real year-to-year variability: the margin is multiplied by
+    # (1 + short_history_factor / n_years), n_years = distinct years of history in the (pooled) month.
+    short_history_factor: float = 0.0
+    # Per parameter, the least distance (in its unit) a span keeps from the learned quantiles: a departure
+    # smaller than the error a technician would correct is no evidence of a fault.
+    min_margin: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +115,8 @@ class QcConfig:
     lookahead_hours: float
     max_future_minutes: float
     satellite_min_pixel_count: int
+    # Logger no-data / error codes (Campbell loggers: -9999, 7999): a reading holding one fails at once.
+    logger_codes: tuple[float, ...]
     source_tests: dict[str, frozenset[str]]
     gap: dict[str, GapRule]
     climatology: ClimatologySettings
@@ -97,7 +138,14 @@ def _pair(value: Any, where: str) -> tuple[float, float]:
 
 
 def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
-    unknown = set(raw) - {"gross_range", "spike", "rate_of_change", "flat_line"}
+    unknown = set(raw) - {
+        "gross_range",
+        "spike",
+        "rate_of_change",
+        "flat_line",
+        "impossible_values",
+        "resolution",
+    }
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     gross = None
@@ -117,14 +165,29 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
         spike = Spike(
             suspect=float(s["suspect"]), fail=float(s["fail"]) if s.get("fail") else None, method=method
         )
-    roc = float(raw["rate_of_change"]["suspect_per_hour"]) if "rate_of_change" in raw else None
+    roc = None
+    if "rate_of_change" in raw:
+        r = raw["rate_of_change"]
+        roc = RateOfChange(
+            suspect_per_hour=float(r["suspect_per_hour"]),
+            min_span_minutes=float(r.get("min_span_minutes", 10.0)),
+            noise_factor=float(r.get("noise_factor", 0.0)),
+        )
+    resolution = float(raw["resolution"]) if raw.get("resolution") is not None else None
     flat = None
     if "flat_line" in raw:
         f = raw["flat_line"]
-        flat = FlatLine(float(f["tolerance"]), float(f["suspect_hours"]), float(f["fail_hours"]))
+        exempt = _pair(f["exempt"], f"{where}.flat_line.exempt") if f.get("exempt") else None
+        flat = FlatLine(float(f["tolerance"]), float(f["suspect_hours"]), float(f["fail_hours"]), exempt)
         if flat.suspect_hours > flat.fail_hours:
             raise ValueError(f"{where}.flat_line: suspect_hours must not exceed fail_hours")
-    return ParameterThresholds(gross, spike, roc, flat)
+        if resolution is not None and flat.tolerance < resolution:
+            raise ValueError(
+                f"{where}.flat_line: tolerance {flat.tolerance} is below the reporting resolution "
+                f"{resolution}: a stable river would look like a stuck sensor"
+            )
+    impossible = tuple(float(v) for v in raw.get("impossible_values") or ())
+    return ParameterThresholds(gross, spike, roc, flat, impossible, resolution)
 
 
 def parse_config(raw: dict[str, Any]) -> QcConfig:
@@ -162,12 +225,16 @@ def parse_config(raw: dict[str, Any]) -> QcConfig:
         lookahead_hours=float(raw.get("lookahead_hours", 1)),
         max_future_minutes=float(raw.get("max_future_minutes", 10)),
         satellite_min_pixel_count=int(raw.get("satellite_min_pixel_count", 10)),
+        logger_codes=tuple(float(v) for v in raw.get("logger_codes") or ()),
         source_tests=source_tests,
         gap=gap,
         climatology=ClimatologySettings(
             quantiles=_pair(clim.get("quantiles", [0.005, 0.995]), "climatology.quantiles"),
             margin=float(clim.get("margin", 0.1)),
             min_samples=int(clim.get("min_samples", 30)),
+            neighbour_months=int(clim.get("neighbour_months", 0)),
+            short_history_factor=float(clim.get("short_history_factor", 0.0)),
+            min_margin={str(k): float(v) for k, v in (clim.get("min_margin") or {}).items()},
         ),
         parameters=parameters,
         station_overrides=overrides,
@@ -190,3 +257,23 @@ def load_config(path: str | Path | None = None) -> QcConfig:
     else:
         text = Path(path).read_text()
     return parse_config(yaml.safe_load(text))
+
+
+def with_station_ranges(config: QcConfig, ranges: dict[str, dict[str, Any]]) -> QcConfig:
+    """`config` with each station's own suspect span ({station: {parameter: [low, high]}}) as an override.
+
+    A site's plausible range (what its technicians know, e.g. the LRO `site_ranges.yaml`) is a far better
+    suspect span than a regional default; the fail span stays the sensor's physical range (widened only if
+    the site's span reaches past it).
+    """
+    overrides = {station: dict(by_parameter) for station, by_parameter in config.station_overrides.items()}
+    for station, by_parameter in (ranges or {}).items():
+        for parameter, span in (by_parameter or {}).items():
+            low, high = _pair(span, f"station ranges {station}.{parameter}")
+            base = overrides.get(str(station), {}).get(parameter) or config.parameters.get(parameter)
+            fail = base.gross_range.fail if base and base.gross_range else (low, high)
+            fail = (min(fail[0], low), max(fail[1], high))
+            overrides.setdefault(str(station), {})[parameter] = replace(
+                base or ParameterThresholds(), gross_range=GrossRange(fail=fail, suspect=(low, high))
+            )
+    return replace(config, station_overrides=overrides)

@@ -67,6 +67,24 @@ def _series_layout(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return series_id, position
 
 
+def _segments(frame: pd.DataFrame, config: QcConfig, series_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(segment id, position within segment): a series split wherever it fell silent for longer than its
+    source's gap threshold, so a gap resets the time-series tests (no rate from before an outage)."""
+    seconds = _epoch_seconds(frame)
+    sources = frame["source"].to_numpy(dtype=object)
+    limit = np.full(len(frame), np.inf)
+    for source, rule in config.gap.items():
+        limit[sources == source] = rule.hours * 3600.0
+    new = (
+        np.r_[True, (series_id[1:] != series_id[:-1]) | (np.diff(seconds) > limit[1:])]
+        if len(frame)
+        else (np.zeros(0, bool))
+    )
+    segment = np.cumsum(new) - 1
+    start_index = np.maximum.accumulate(np.where(new, np.arange(len(frame)), 0))
+    return segment, np.arange(len(frame)) - start_index
+
+
 def _source_has(frame: pd.DataFrame, config: QcConfig, test: str) -> np.ndarray:
     sources = frame["source"].to_numpy(dtype=object)
     applicable = {s for s in pd.unique(sources) if test in config.tests_for(s)}
@@ -134,52 +152,113 @@ def climatology_flags(
     return flags
 
 
-def _spike_and_rate_flags(
+def _spike_flags(
+    frame: pd.DataFrame, config: QcConfig, spike_rows: np.ndarray, series_id: np.ndarray
+) -> np.ndarray:
+    """ioos_qc spike_test once per parameter on the series laid end to end (a NaN at each seam)."""
+    spike = np.full(len(frame), NOT_EVALUATED, np.int16)
+    values = frame["value"].to_numpy(dtype=float)
+    parameters = frame["parameter"].to_numpy(dtype=object)
+    for parameter in pd.unique(parameters[spike_rows]):
+        thresholds = config.parameters.get(parameter)
+        if thresholds is None or thresholds.spike is None:
+            continue
+        rows = np.flatnonzero(spike_rows & (parameters == parameter))
+        # One NaN between consecutive series: ioos_qc then cannot form the (n-1, n+1) mean across
+        # the seam and returns "not evaluated" there, as at the ends of a single series.
+        seam = np.r_[0, (series_id[rows][1:] != series_id[rows][:-1]).cumsum()]
+        padded = np.full(len(rows) + seam[-1], np.nan)
+        padded[np.arange(len(rows)) + seam] = values[rows]
+        result = np.asarray(
+            qartod.spike_test(
+                padded, thresholds.spike.suspect, thresholds.spike.fail, method=thresholds.spike.method
+            )
+        )
+        spike[rows] = result[np.arange(len(rows)) + seam]
+    return spike
+
+
+def _epoch_seconds(frame: pd.DataFrame) -> np.ndarray:
+    times = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return times.astype("datetime64[ns]").astype(np.int64) / 1e9
+
+
+def robust_noise(values: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
+    """Per reading: the series' own noise σ just before it, 1.4826·median|Δx|/√2 over `window` steps.
+
+    The median of absolute first differences ignores the few large steps a fault or an event makes, so it
+    measures the sensor's noise plus its ordinary sample-to-sample change (the QARTOD manuals suggest
+    thresholds of N standard deviations of the series itself).
+    """
+    step = pd.Series(values).groupby(segment).diff().abs()
+    median = (
+        step.groupby(segment).rolling(max(window, 3), min_periods=3).median().reset_index(level=0, drop=True)
+    )
+    return (1.4826 * median.sort_index().to_numpy(dtype=float)) / np.sqrt(2.0)
+
+
+def reference_index(seconds: np.ndarray, segment: np.ndarray, usable: np.ndarray, span: float) -> np.ndarray:
+    """Per reading: index of the last `usable` reading of its segment at least `span` s earlier (-1: none)."""
+    candidates = np.flatnonzero(usable)
+    if not len(candidates):
+        return np.full(len(seconds), -1)
+    # Order by (segment, time) in one float key; segments are separated by more than any time difference.
+    origin = float(seconds.min()) if len(seconds) else 0.0
+    scale = float(seconds.max() - origin) + 2 * span + 1.0
+    key = segment * scale + (seconds - origin)
+    position = np.searchsorted(key[candidates], key - span, side="right") - 1
+    found = np.where(position >= 0, candidates[np.maximum(position, 0)], -1)
+    valid = (found >= 0) & (segment[np.maximum(found, 0)] == segment)
+    return np.where(valid, found, -1)
+
+
+def rate_of_change_flags(
     frame: pd.DataFrame,
     config: QcConfig,
-    spike_rows: np.ndarray,
     rate_rows: np.ndarray,
-    series_id: np.ndarray,
-    position: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    spike = np.full(len(frame), NOT_EVALUATED, np.int16)
+    segment: np.ndarray,
+    spike: np.ndarray,
+) -> np.ndarray:
+    """QARTOD rate of change over at least `min_span_minutes`, from the last reading the spike test passed.
+
+    ioos_qc.rate_of_change_test compares each reading with its immediate predecessor; applied to a
+    sensor publishing every few seconds, noise alone exceeds an hourly limit (0.09 °C in 6 s = 54 °C/h).
+    Here each reading is paired with its reference (see RateOfChange) and ioos_qc judges the pairs, laid
+    out as two-point series. The first reading of a segment (after a gap) has no reference: not evaluated.
+    """
     rate = np.full(len(frame), NOT_EVALUATED, np.int16)
     values = frame["value"].to_numpy(dtype=float)
-    times = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    seconds = _epoch_seconds(frame)
     parameters = frame["parameter"].to_numpy(dtype=object)
-    for parameter in pd.unique(parameters[spike_rows | rate_rows]):
+    for parameter in pd.unique(parameters[rate_rows]):
         thresholds = config.parameters.get(parameter)
-        if thresholds is None:
+        if thresholds is None or thresholds.rate_of_change is None:
             continue
-        if thresholds.spike is not None:
-            rows = np.flatnonzero(spike_rows & (parameters == parameter))
-            if len(rows):
-                # One NaN between consecutive series: ioos_qc then cannot form the (n-1, n+1) mean across
-                # the seam and returns "not evaluated" there, as at the ends of a single series.
-                seam = np.r_[0, (series_id[rows][1:] != series_id[rows][:-1]).cumsum()]
-                padded = np.full(len(rows) + seam[-1], np.nan)
-                padded[np.arange(len(rows)) + seam] = values[rows]
-                result = np.asarray(
-                    qartod.spike_test(
-                        padded,
-                        thresholds.spike.suspect,
-                        thresholds.spike.fail,
-                        method=thresholds.spike.method,
-                    )
+        roc = thresholds.rate_of_change
+        rows = np.flatnonzero(rate_rows & (parameters == parameter))
+        seg, sec, val = segment[rows], seconds[rows], values[rows]
+        clean = ~np.isin(spike[rows], (SUSPECT, FAIL))
+        ref = reference_index(sec, seg, clean, roc.min_span_minutes * 60.0)
+        has = ref >= 0
+        result = np.full(len(rows), NOT_EVALUATED, np.int16)
+        if has.any():
+            pair_values = np.column_stack([val[ref[has]], val[has]]).reshape(-1)
+            pair_times = np.column_stack([sec[ref[has]], sec[has]]).reshape(-1)
+            pair_times = (pair_times * 1e9).astype("int64").astype("datetime64[ns]")
+            judged = np.asarray(
+                qartod.rate_of_change_test(pair_values, pair_times, roc.suspect_per_hour / 3600.0)
+            ).reshape(-1, 2)[:, 1]
+            if roc.noise_factor > 0:
+                step = np.median(np.diff(sec)) if len(sec) > 1 else 900.0
+                window = int(max(24 * 3600 / max(step, 1.0), 3))
+                sigma = robust_noise(val, seg, window)[has]
+                change = np.abs(val[has] - val[ref[has]])
+                judged = np.where(
+                    (judged == SUSPECT) & (change <= roc.noise_factor * np.sqrt(2.0) * sigma), PASS, judged
                 )
-                spike[rows] = result[np.arange(len(rows)) + seam]
-        if thresholds.rate_of_change_per_hour is not None:
-            rows = np.flatnonzero(rate_rows & (parameters == parameter))
-            if len(rows):
-                result = np.asarray(
-                    qartod.rate_of_change_test(
-                        values[rows], times[rows], thresholds.rate_of_change_per_hour / 3600.0
-                    )
-                )
-                first = np.r_[True, series_id[rows][1:] != series_id[rows][:-1]]
-                result = np.where(first, NOT_EVALUATED, result)  # no predecessor in its own series
-                rate[rows] = result
-    return spike, rate
+            result[has] = judged
+        rate[rows] = result
+    return rate
 
 
 def _median_interval_seconds(times: np.ndarray, series_id: np.ndarray) -> np.ndarray:
@@ -194,7 +273,13 @@ def _median_interval_seconds(times: np.ndarray, series_id: np.ndarray) -> np.nda
 def flat_line_flags(
     frame: pd.DataFrame, config: QcConfig, eligible: np.ndarray, series_id: np.ndarray, position: np.ndarray
 ) -> np.ndarray:
-    """ioos_qc flat_line_test, once per (parameter, sampling interval), suspect and fail windows apart."""
+    """ioos_qc flat_line_test, once per (parameter, sampling interval), suspect and fail windows apart.
+
+    The tolerance is at least the sensor's reporting resolution (a value flickering by one step is as
+    stuck as one repeated exactly), so the windows are long enough that a stable river (pH 8.61 all
+    night) is not a stuck sensor; readings inside the parameter's `exempt` span are never flagged.
+    `series_id` / `position` are per segment: a gap restarts the window.
+    """
     flags = np.full(len(frame), NOT_EVALUATED, np.int16)
     if not eligible.any():
         return flags
@@ -212,19 +297,23 @@ def flat_line_flags(
             continue
         rows = np.flatnonzero(eligible & (parameters == parameter) & (interval == step))
         flat = thresholds.flat_line
+        # Values are printed at the resolution: one step apart must count as "within tolerance" even
+        # when the float difference comes out a hair above it (8.62 - 8.61 = 0.0100000000000016).
+        tolerance = flat.tolerance * (1 + 1e-6) + 1e-12
         # ioos_qc only uses the times for their median step, so a synthetic regular clock is exact here.
         clock = np.datetime64("2000-01-01") + (np.arange(len(rows)) * step).astype("timedelta64[s]")
         result = np.full(len(rows), PASS, np.int16)
         for hours, flag in ((flat.suspect_hours, SUSPECT), (flat.fail_hours, FAIL)):
             window = int(hours * 3600 / step)  # observations, as ioos_qc counts them
             hit = (
-                np.asarray(
-                    qartod.flat_line_test(values[rows], clock, hours * 3600, hours * 3600, flat.tolerance)
-                )
+                np.asarray(qartod.flat_line_test(values[rows], clock, hours * 3600, hours * 3600, tolerance))
                 != PASS
             )
-            hit &= position[rows] >= window  # a full window of this series' own history
+            hit &= position[rows] >= window  # a full window of this segment's own history
             result[hit] = flag
+        if flat.exempt is not None:
+            low, high = flat.exempt
+            result[(values[rows] >= low) & (values[rows] <= high)] = PASS
         flags[rows] = result
     return flags
 
@@ -256,10 +345,30 @@ def gap_flags(
     return flags
 
 
+def impossible_value(frame: pd.DataFrame, config: QcConfig) -> np.ndarray:
+    """A logger code (-9999, 7999) or a value the parameter's sensor never reports for real (pH 0.00).
+
+    Such a value is not a measurement at all, so it fails at once instead of waiting for gross range
+    (7999 µS/cm is inside an EC span) or for a flat line to last its window.
+    """
+    values = frame["value"].to_numpy(dtype=float)
+    hit = (
+        np.isin(values, np.asarray(config.logger_codes, dtype=float))
+        if config.logger_codes
+        else (np.zeros(len(frame), bool))
+    )
+    parameters = frame["parameter"].to_numpy(dtype=object)
+    for parameter, thresholds in config.parameters.items():
+        if thresholds.impossible_values:
+            hit |= (parameters == parameter) & np.isin(values, np.asarray(thresholds.impossible_values))
+    return hit
+
+
 def syntax_flags(
     frame: pd.DataFrame, config: QcConfig, eligible: np.ndarray, now: pd.Timestamp
 ) -> np.ndarray:
-    """The reading as parsed is usable: a finite number, not stamped in the future, enough satellite pixels.
+    """The reading as parsed is usable: a finite number, not a logger code or an impossible exact value,
+    not stamped in the future, enough satellite pixels.
 
     (ioos_qc's syntax_test checks the character length of raw messages; the bridge and the source parsers
     have already parsed those, so this is the same test one step later, on typed values.)
@@ -267,7 +376,7 @@ def syntax_flags(
     flags = np.full(len(frame), NOT_EVALUATED, np.int16)
     values = frame["value"].to_numpy(dtype=float)
     future = (frame["ts"] > now + pd.Timedelta(minutes=config.max_future_minutes)).to_numpy()
-    bad = ~np.isfinite(values) | future
+    bad = ~np.isfinite(values) | future | impossible_value(frame, config)
     result = np.where(bad, FAIL, PASS).astype(np.int16)
     if "pixel_count" in frame.columns:
         pixels = pd.to_numeric(frame["pixel_count"], errors="coerce").to_numpy(dtype=float)
@@ -318,15 +427,17 @@ def score_readings(
     flags["gross_range"] = gross_range_flags(frame, config, applies["gross_range"] & series_rows)
     flags["climatology"] = climatology_flags(frame, climatology, applies["climatology"] & series_rows)
 
-    # Time-series tests see only the readings that have a finite value, in their own series order.
-    ts_rows = series_rows
+    # Time-series tests see only readings that are measurements (finite, not failed by syntax or gross
+    # range: a -9999 is not a neighbour), in their own series order. A silence longer than the source's
+    # gap threshold starts a new segment: spike, rate of change and flat line do not look across it.
+    ts_rows = series_rows & (flags["syntax"] != FAIL) & (flags["gross_range"] != FAIL)
     sub = frame.loc[ts_rows]
-    sub_series, sub_position = _series_layout(sub)
+    sub_series, _ = _series_layout(sub)
+    segment, seg_position = _segments(sub, config, sub_series)
     sub_applies = {test: applies[test][ts_rows] for test in ("spike", "rate_of_change", "flat_line", "gap")}
-    spike, rate = _spike_and_rate_flags(
-        sub, config, sub_applies["spike"], sub_applies["rate_of_change"], sub_series, sub_position
-    )
-    flat = flat_line_flags(sub, config, sub_applies["flat_line"], sub_series, sub_position)
+    spike = _spike_flags(sub, config, sub_applies["spike"], segment)
+    rate = rate_of_change_flags(sub, config, sub_applies["rate_of_change"], segment, spike)
+    flat = flat_line_flags(sub, config, sub_applies["flat_line"], segment, seg_position)
     gap = gap_flags(sub, config, sub_applies["gap"], sub_series, context_start)
     for name, sub_flags in (("spike", spike), ("rate_of_change", rate), ("flat_line", flat), ("gap", gap)):
         full = np.full(len(frame), NOT_EVALUATED, np.int16)

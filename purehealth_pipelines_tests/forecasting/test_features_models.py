@@ -198,3 +198,31 @@ def test_cwc_and_satellite_features_use_only_values_published_by_the_origin() ->
     assert row["ndwi"] == 5.0  # the 30 June scene (index 5); 2 July's is published on 3 July
     assert row["chl_a_mg_m3"] == 35.0
     assert row["satellite_age_d"] == pytest.approx((origin - scene_times[5]).total_seconds() / 86400)
+
+
+def test_approval_gate_refuses_a_horizon_losing_to_seasonal_naive() -> None:
+    """A +6 h P50 that beats persistence but not same-hour-yesterday is not served (issue 18)."""
+    rng = np.random.default_rng(4)
+    hours = np.arange(2000)
+    actual = 8 + np.sin(hours / 24 * 2 * np.pi) + rng.normal(0, 0.05, len(hours))
+    persistence = 8 + np.sin((hours - 6) / 24 * 2 * np.pi)  # the value 6 h earlier: far off
+    seasonal = 8 + np.sin(hours / 24 * 2 * np.pi) + rng.normal(0, 0.05, len(hours))  # yesterday, same hour
+    model = actual + rng.normal(0, 0.3, len(hours))  # better than persistence, worse than yesterday
+    metrics = models.holdout_metrics(actual, model, persistence, seasonal)
+    assert metrics["holdout_skill_vs_persistence"] > 0.3
+    assert metrics["holdout_skill_vs_seasonal_naive"] < 0
+    assert metrics["served"] is False and "seasonal naive" in metrics["gate"]
+    assert metrics["better_baseline"] == "seasonal_naive"
+    good = models.holdout_metrics(actual, actual + rng.normal(0, 0.01, len(hours)), persistence, seasonal)
+    assert good["served"] is True
+    assert models.approval_gate(0.2, -0.01) == (False, "loses to seasonal naive (skill -0.010)")
+    assert models.approval_gate(-0.01, 0.5)[0] is False
+
+
+def test_daily_cycle_features(feature_frame: pd.DataFrame) -> None:
+    """The value 24 h before the target minus now, and yesterday's change over the same hours."""
+    rows = feature_frame.dropna(subset=["lag_18h", "lag_24h", "last_value"])
+    assert len(rows) > 100
+    np.testing.assert_allclose(rows["seasonal_minus_now_6h"], rows["lag_18h"] - rows["last_value"])
+    np.testing.assert_allclose(rows["yesterday_change_6h"], rows["lag_18h"] - rows["lag_24h"])
+    assert "seasonal_minus_now_24h" not in feature_frame.columns
