@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export PUREHEALTH_WAREHOUSE_URL ?= postgresql://purehealth:purehealth@127.0.0.1:5432/purehealth
-export PUREHEALTH_DAGSTER_STORAGE_URL ?= postgresql+psycopg2://purehealth:purehealth@127.0.0.1:5432/purehealth_dagster
 PYTEST_ARGS ?=
 
 .PHONY: help install services migrate demo demo-run ui test lint bench clean

@@ -9,6 +9,7 @@ import dagster as dg
 import purehealth_pipelines.forecasting.definitions as forecasting
 import purehealth_pipelines.live.definitions as live
 import purehealth_pipelines.marts.definitions as marts
+import purehealth_pipelines.monitoring.sensors as monitoring
 import purehealth_pipelines.quality.definitions as quality
 import purehealth_pipelines.sources.definitions as sources
 import purehealth_pipelines.stations.assets as stations
@@ -23,5 +24,6 @@ defs = dg.Definitions.merge(
     quality.defs,
     marts.defs,
     forecasting.defs,
+    monitoring.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource()}),
 )

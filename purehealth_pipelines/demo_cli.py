@@ -11,17 +11,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from purehealth_pipelines import settings
 
@@ -85,6 +87,8 @@ class StepResult:
     success: bool
     run_id: str
     row_counts: dict[str, int]
+    checks_run: int = 0
+    checks_failed: list[str] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -96,39 +100,54 @@ def run_pipeline(
 ) -> list[StepResult]:
     """Materialise every asset of `defs` over its demo window, one run per asset, in dependency order."""
     steps = plan(defs)
-    assets = list(defs.assets or [])
+    # The asset checks go with the assets: selecting an asset then runs its checks in the same run (without
+    # them in the list, the raw sources' great-expectations suites never ran in the demo).
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     bound = dict(defs.resources or {}) | dict(resources or {})
     results = []
     progress = tqdm(steps, desc="demo", unit="asset", disable=quiet)
-    for step in progress:
-        progress.set_postfix_str(step.asset_key.to_user_string())
-        tags = {"purehealth/demo": "true"}
-        if step.first_partition is not None:
-            tags |= {
-                "dagster/asset_partition_range_start": step.first_partition,
-                "dagster/asset_partition_range_end": step.last_partition,
-            }
-        result = dg.materialize(
-            assets,
-            selection=[step.asset_key],
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
-            resources=bound,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        row_counts = {}
-        for event in result.get_asset_materialization_events():
-            materialization = event.materialization
-            count = materialization.metadata.get("dagster/row_count") if materialization else None
-            if count is not None:
-                row_counts[materialization.partition or "-"] = int(count.value)
-        results.append(StepResult(step, result.success, result.run_id, row_counts))
-        if not quiet:
-            status = "ok" if result.success else "FAILED"
-            rows = sum(row_counts.values()) if len(row_counts) <= 1 else max(row_counts.values())
-            tqdm.write(f"{status:>6}  {step.label}  rows={rows:,}  run {result.run_id[:8]}")
+    # Log lines from runs go through tqdm.write, above the bar, instead of breaking it in two.
+    with logging_redirect_tqdm(loggers=[logging.root, logging.getLogger("dagster")]):
+        for step in progress:
+            progress.set_postfix_str(step.asset_key.to_user_string())
+            results.append(_materialize_step(step, assets, instance, bound, quiet))
     return results
+
+
+def _materialize_step(
+    step: DemoStep, assets: list, instance: dg.DagsterInstance, bound: dict[str, object], quiet: bool
+) -> StepResult:
+    """One asset (with its checks) over its demo window, in one single-run backfill."""
+    tags = {"purehealth/demo": "true"}
+    if step.first_partition is not None:
+        tags |= {
+            "dagster/asset_partition_range_start": step.first_partition,
+            "dagster/asset_partition_range_end": step.last_partition,
+        }
+    result = dg.materialize(
+        assets,
+        selection=[step.asset_key],
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+        resources=bound,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    row_counts = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        count = materialization.metadata.get("dagster/row_count") if materialization else None
+        if count is not None:
+            row_counts[materialization.partition or "-"] = int(count.value)
+    checks = [c for c in result.get_asset_check_evaluations() if c.asset_key == step.asset_key]
+    failed_checks = [c.check_name for c in checks if not c.passed]
+    if not quiet:
+        status = "ok" if result.success else "FAILED"
+        rows = sum(row_counts.values()) if len(row_counts) <= 1 else max(row_counts.values())
+        verdict = f"  checks {len(checks) - len(failed_checks)}/{len(checks)} passed" if checks else ""
+        failed = f" (failed: {', '.join(failed_checks)})" if failed_checks else ""
+        tqdm.write(f"{status:>6}  {step.label}  rows={rows:,}{verdict}{failed}  run {result.run_id[:8]}")
+    return StepResult(step, result.success, result.run_id, row_counts, len(checks), failed_checks)
 
 
 def seed_live_history(days: int, quiet: bool) -> int:
@@ -164,7 +183,14 @@ def run_demo(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get()
     results = run_pipeline(location.defs, instance, quiet=args.quiet)
     failures = [r.step.label for r in results if not r.success]
-    print(f"\nDemo pipeline: {len(results) - len(failures)} of {len(results)} assets materialised.")
+    checks = sum(r.checks_run for r in results)
+    failed_checks = [name for r in results for name in r.checks_failed]
+    print(
+        f"\nDemo pipeline: {len(results) - len(failures)} of {len(results)} assets materialised;"
+        f" {checks - len(failed_checks)} of {checks} asset checks passed."
+    )
+    for name in failed_checks:
+        print(f"  check failed: {name} (see the asset's Checks tab in the Dagster UI)")
     for label in failures:
         print(f"  failed: {label} (see its run in the Dagster UI)")
     return 1 if failures else 0
@@ -175,25 +201,42 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-# Schedules switched on for the demo only: `demo run` trained the models, so the 15-minute forecast issue has
-# something to issue and dashboards on the WebSocket see forecasts arrive. (Everything else stays as an
-# operator would find it in a new deployment: schedules off, the live and marts sensors on.)
-DEMO_SCHEDULES = ("live_forecast_job_schedule",)
+# What a running demo switches on, and says so. In demo mode (offline publishers) every schedule: the
+# government pulls keep the demo's sources moving day by day, the features/training/backtest jobs retrain the
+# models on the data that keeps arriving (otherwise they are trained once by `demo run` and never again),
+# the 15-minute and daily forecast issues publish, climatology and maintenance run as in production. With
+# live sources only the forecasting schedules are started: pulling real publishers is an operator's decision.
+LIVE_MODE_DEMO_SCHEDULES = (
+    "forecast_features_job_schedule",
+    "forecast_training_job_schedule",
+    "live_forecast_job_schedule",
+    "daily_forecast_job_schedule",
+)
 
 
 def _start_demo_schedules() -> None:
-    for name in DEMO_SCHEDULES:
+    from purehealth_pipelines.sources.resources import env_mode
+
+    demo_mode = env_mode() == "demo"
+    names = ["--start-all"] if demo_mode else list(LIVE_MODE_DEMO_SCHEDULES)
+    for name in names:
         done = subprocess.run(
             [sys.executable, "-m", "dagster", "schedule", "start", name, "-w", "workspace.yaml"],
             cwd=settings.project_root(),
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=300,
         )
-        if done.returncode == 0 or "already running" in done.stdout + done.stderr:
-            print(f"schedule {name}: on (turn it off in the UI's Automation tab)")
-        else:
+        if done.returncode != 0 and "already running" not in done.stdout + done.stderr:
             print(f"warning: could not start schedule {name}: {(done.stderr or done.stdout).strip()[-300:]}")
+    if demo_mode:
+        print(
+            "Schedules: all on (demo sources) — government pulls, satellite, climatology, feature building,"
+            " model training and backtests, forecast issues (15 min / daily), maintenance. Turn any off in"
+            " the UI's Automation tab."
+        )
+    else:
+        print(f"Schedules on (live sources): {', '.join(LIVE_MODE_DEMO_SCHEDULES)}; the pulls stay off.")
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ as UTC instants. Every partitioned asset uses a single-run backfill policy and w
 `context.partition_time_window`, so a 365-day backfill is one run writing one window, not 365 runs.
 """
 
+import warnings
+
 import dagster as dg
 
 TIMEZONE = "Asia/Kolkata"
@@ -19,3 +21,6 @@ yearly = dg.TimeWindowPartitionsDefinition(
 )
 
 single_run = dg.BackfillPolicy.single_run()
+# `backfill_policy` is marked beta; it is chosen deliberately here (one run per backfill), so its warning —
+# printed once per asset at every import, 13 times per run and code-server start — is silenced at its home.
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`", category=dg.BetaWarning)
