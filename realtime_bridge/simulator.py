@@ -297,7 +297,8 @@ def run_simulator(config: SimulatorConfig) -> int:
     sent = malformed = 0
     last = None
     total = int(config.duration_s * config.rate)
-    with tqdm(total=total, unit="msg", desc="publishing") as bar:
+    # disable=None: a bar on a terminal, nothing in a log file (one line per update there)
+    with tqdm(total=total, unit="msg", desc="publishing", disable=None) as bar:
         index = 0
         while sent < total:
             target = started + sent * interval
