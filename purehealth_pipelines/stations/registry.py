@@ -28,7 +28,7 @@ APPROXIMATE_SOURCES = frozenset({"gazetteer", "district"})
 
 
 def load_registry() -> pd.DataFrame:
-    """The station registry as a DataFrame; raises on repeated ids, or locations out of range or unexplained."""
+    """The station registry; raises on repeated ids, or on locations out of range or unexplained."""
     with (resources.files("purehealth_pipelines.stations") / "stations.csv").open() as handle:
         frame = pd.read_csv(handle, dtype={"source_code": "str"})
     frame = frame[REGISTRY_COLUMNS]
