@@ -93,15 +93,17 @@ function drawStations() {
   const fragment = document.createDocumentFragment();
   state.markers.clear();
   let unplaced = 0;
-  // Approximate ones first, so exact locations are drawn on top.
-  const features = [...state.stations.values()].sort((a, b) => Number(b.properties.location_approximate) - Number(a.properties.location_approximate));
+  // Drawing order (later = on top, clickable where markers overlap): approximate locations, then exact
+  // lab-only ones, then live sensors.
+  const rank = (p) => (p.location_approximate ? 0 : p.network === "IOT" ? 2 : 1);
+  const features = [...state.stations.values()].sort((a, b) => rank(a.properties) - rank(b.properties));
   for (const f of features) {
     if (!f.geometry) { unplaced += 1; continue; }
     const [x, y] = projection.xy(...f.geometry.coordinates);
     const c = document.createElementNS(ns, "circle");
     c.setAttribute("cx", x.toFixed(1));
     c.setAttribute("cy", y.toFixed(1));
-    c.setAttribute("r", f.properties.network === "IOT" ? 9 : 7);
+    c.setAttribute("r", f.properties.network === "IOT" ? 5 : 4);
     c.dataset.station = f.id;
     c.setAttribute("class", markerClass(f.properties));
     const title = document.createElementNS(ns, "title");
@@ -121,9 +123,37 @@ function updateTitle(marker, p) {
     (p.wqi_class ? `, WQI class ${p.wqi_class}` : "") + (p.location_approximate ? " — approximate location" : "");
 }
 
-$("#stations").addEventListener("click", (event) => {
-  const id = event.target.dataset && event.target.dataset.station;
-  if (id) selectStation(id);
+// Stations a few km apart overlap at state scale: a click near several markers offers a short list.
+$("#map").addEventListener("click", (event) => {
+  const svg = $("#map");
+  const point = svg.createSVGPoint();
+  point.x = event.clientX;
+  point.y = event.clientY;
+  const at = point.matrixTransform(svg.getScreenCTM().inverse());
+  const reach = 12 * (svg.viewBox.baseVal.width / svg.clientWidth); // ~12 px around the pointer
+  const near = [];
+  for (const [id, marker] of state.markers) {
+    const d = Math.hypot(marker.cx.baseVal.value - at.x, marker.cy.baseVal.value - at.y);
+    if (d <= reach) near.push([d, id]);
+  }
+  near.sort((a, b) => a[0] - b[0]);
+  const picker = $("#picker");
+  if (near.length === 1) { picker.hidden = true; selectStation(near[0][1]); return; }
+  if (!near.length) { picker.hidden = true; return; }
+  picker.innerHTML = `<p>${near.length} stations here:</p>` + near.slice(0, 12).map(([, id]) => {
+    const p = state.stations.get(id).properties;
+    return `<button data-station="${esc(id)}">${esc(p.name)} <small>${esc(p.status)}</small></button>`;
+  }).join("");
+  const pane = $("#map-pane").getBoundingClientRect();
+  picker.style.left = `${Math.min(event.clientX - pane.left, pane.width - 230)}px`;
+  picker.style.top = `${event.clientY - pane.top + 8}px`;
+  picker.hidden = false;
+});
+$("#picker").addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button) return;
+  $("#picker").hidden = true;
+  selectStation(button.dataset.station);
 });
 
 // --- data loading and the offline cache -------------------------------------------------------------------
