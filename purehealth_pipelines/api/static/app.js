@@ -516,15 +516,16 @@ function drawCharts() {
   if (!params.length) holder.innerHTML = "<p class='when'>No series in this range.</p>";
 }
 
+let wqiChart = null;
 function drawWqi(days) {
   const holder = $("#p-wqi-chart");
+  if (wqiChart) { wqiChart.destroy(); wqiChart = null; }
   holder.innerHTML = "";
   const points = days.filter((d) => d.wqi !== null);
   if (!points.length) { holder.innerHTML = "<p class='when'>No WQI in the last year.</p>"; return; }
-  const chart = new uPlot({ width: chartWidth(), height: 110, legend: { show: false }, scales: { y: { range: [0, 100] } },
+  wqiChart = new uPlot({ width: chartWidth(), height: 110, legend: { show: false }, scales: { y: { range: [0, 100] } },
     series: [{}, { stroke: "#1a9850", width: 1.5 }], axes: [{ size: 30 }, { size: 36 }] },
   [points.map((d) => Date.parse(d.day) / 1000), points.map((d) => d.wqi)], holder);
-  state.charts.push(chart);
 }
 
 function appendChartPoints() {
