@@ -24,7 +24,8 @@ const state = {
   range: "24h",
   charts: [],
   seen: new Set(), // de-duplication keys of live/replayed messages
-  seenOrder: [],
+  seenRing: new Array(SEEN_MAX), // the keys in arrival order, overwritten in a ring: bounded memory
+  seenNext: 0,
   ws: null,
   wsConfig: null,
   connected: false,
@@ -208,9 +209,10 @@ async function loadAlerts() {
 // --- live ------------------------------------------------------------------------------------------------
 function remember(key) {
   if (state.seen.has(key)) { state.stats.duplicates += 1; return false; }
-  state.seen.add(key);
-  state.seenOrder.push(key);
-  if (state.seenOrder.length > SEEN_MAX) state.seen.delete(state.seenOrder.shift());
+  const slot = state.seenNext % SEEN_MAX;
+  if (state.seenRing[slot] !== undefined) state.seen.delete(state.seenRing[slot]);
+  state.seenRing[slot] = key;
+  state.seenNext += 1;
   return true;
 }
 
