@@ -181,7 +181,7 @@ def main() -> int:
         last = samples[-1]
         rows.append(("readings per DOM flush", f"{last[2] / max(1, last[3]):.0f}"))
         rows.append(
-            ("heap growth, first -> last third", f"{(late - early) / 1e6:+.1f} MB ({late / early:.2f}x)")
+            ("heap growth, half-way -> end", f"{(late - early) / 1e6:+.1f} MB ({late / early:.2f}x)")
         )
         rows.append(("page kept up", f"{last[2] / max(1, last[1]):.3f} of the readings sent"))
         report(f"Dashboard: {args.stations} stations, {args.rate} readings/s for {args.duration:.0f} s", rows)
