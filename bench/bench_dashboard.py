@@ -180,9 +180,7 @@ def main() -> int:
         early, late = half[4], samples[-1][4]
         last = samples[-1]
         rows.append(("readings per DOM flush", f"{last[2] / max(1, last[3]):.0f}"))
-        rows.append(
-            ("heap growth, half-way -> end", f"{(late - early) / 1e6:+.1f} MB ({late / early:.2f}x)")
-        )
+        rows.append(("heap growth, half-way -> end", f"{(late - early) / 1e6:+.1f} MB ({late / early:.2f}x)"))
         rows.append(("page kept up", f"{last[2] / max(1, last[1]):.3f} of the readings sent"))
         report(f"Dashboard: {args.stations} stations, {args.rate} readings/s for {args.duration:.0f} s", rows)
         return 0 if statistics.median(paints) <= 1.0 and late <= early * 1.25 else 1
