@@ -209,6 +209,7 @@ async function loadAlerts() {
 // --- live ------------------------------------------------------------------------------------------------
 function remember(key) {
   if (state.seen.has(key)) { state.stats.duplicates += 1; return false; }
+  state.seen.add(key);
   const slot = state.seenNext % SEEN_MAX;
   if (state.seenRing[slot] !== undefined) state.seen.delete(state.seenRing[slot]);
   state.seenRing[slot] = key;
@@ -217,24 +218,26 @@ function remember(key) {
 }
 
 function onReading(m) {
-  if (!remember(`r|${m.station_id}|${m.ts}|${m.sensor_id ?? ""}`)) return;
+  // The key's time is normalised: a live message carries the sensor's own ISO text ("…Z", "+05:30"), a
+  // replayed one the database's rendering of the same instant.
+  if (!remember(`r|${m.station_id}|${Date.parse(m.ts)}|${m.sensor_id ?? ""}`)) return;
   state.stats.readings += 1;
   const f = state.stations.get(m.station_id);
   if (!f) return;
   const p = f.properties;
   for (const [parameter, value] of Object.entries(m.values)) {
     const previous = p.latest[parameter];
-    if (previous && previous.ts > m.ts) continue; // an older (replayed) reading never overwrites a newer one
+    if (previous && Date.parse(previous.ts) > Date.parse(m.ts)) continue; // never older over newer
     p.latest[parameter] = { ts: m.ts, value, unit: previous ? previous.unit : "", source: "iot", qc_flag: 2, quality: "not evaluated", censored: null };
   }
-  if (!p.last_reading_at || p.last_reading_at < m.ts) p.last_reading_at = m.ts;
+  if (!p.last_reading_at || Date.parse(p.last_reading_at) < Date.parse(m.ts)) p.last_reading_at = m.ts;
   if (!m.replay && p.network === "IOT") p.status = "live";
   if (state.selected === m.station_id) pendingChartPoints.push(m);
   state.dirty.add(m.station_id);
 }
 
 function onAlert(a) {
-  if (!remember(`a|${a.alert_id}|${a.status}|${a.last_seen}|${a.resolved_at ?? ""}`)) return;
+  if (!remember(`a|${a.alert_id}|${a.status}|${Date.parse(a.last_seen)}|${a.resolved_at ? Date.parse(a.resolved_at) : ""}`)) return;
   const previous = state.alerts.get(a.alert_id);
   state.alerts.set(a.alert_id, { ...previous, ...a, updated_at: a.resolved_at || a.last_seen, fresh: !a.replay });
   const f = state.stations.get(a.station_id);
@@ -247,7 +250,7 @@ function onAlert(a) {
 }
 
 function onForecast(m) {
-  if (!remember(`f|${m.station_id}|${m.parameter}|${m.issued_at}`)) return;
+  if (!remember(`f|${m.station_id}|${m.parameter}|${Date.parse(m.issued_at)}`)) return;
   if (state.selected === m.station_id) {
     forecasts[m.parameter] = { issued_at: m.issued_at, horizons: m.horizons.map((h) => ({ horizon_h: h.h, ts: h.ts, p10: h.p10, p50: h.p50, p90: h.p90 })) };
     chartsDirty = true;
