@@ -12,7 +12,15 @@ setup(
     version="0.1.0",
     description="Water-quality data platform for Maharashtra: Dagster + TimescaleDB + MQTT",
     packages=find_packages(exclude=["purehealth_pipelines_tests*", "bench*"]),
-    package_data={"purehealth_pipelines": ["warehouse/migrations/*.sql", "**/*.csv", "**/*.yaml"]},
+    package_data={
+        "purehealth_pipelines": [
+            "warehouse/migrations/*.sql",
+            "**/*.csv",
+            "**/*.yaml",
+            "api/static/*",
+            "api/static/vendor/*",  # built at setup time by scripts/build_dashboard_assets.py
+        ]
+    },
     include_package_data=True,
     python_requires=">=3.11",
     install_requires=[
@@ -34,7 +42,22 @@ setup(
         "tqdm==4.70.1",
         "pyyaml>=6.0",
         "orjson==3.13.0",
+        # read API and dashboard (issue 14)
+        "fastapi==0.163.2",
+        "uvicorn==0.55.0",
+        "psycopg-pool==3.3.3",
+        # dashboard assets, read at setup time (scripts/build_dashboard_assets.py): district boundaries
+        "flatgeobuf==0.3.1",
+        "flatbuffers==24.12.23",
     ],
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "pytest-timeout==2.4.0"]},
+    extras_require={
+        "dev": [
+            "pytest==9.2.0",
+            "ruff==0.17.6",
+            "pytest-timeout==2.4.0",
+            "playwright==1.65.2",  # drives Debian's chromium (executable_path); no `playwright install`
+            "jsonschema>=4.23",  # API responses checked against the app's own OpenAPI schema
+        ]
+    },
     entry_points={"console_scripts": ["purehealth = purehealth_pipelines.cli:main"]},
 )

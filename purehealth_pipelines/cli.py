@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.quality.cli",
     "purehealth_pipelines.forecasting.cli",
     "realtime_bridge.cli",
+    "purehealth_pipelines.api.cli",
     "purehealth_pipelines.demo_cli",
 ]
 

@@ -29,6 +29,7 @@ from purehealth_pipelines import settings
 
 # How much history the demo materialises, per partition cadence (the partitions' cron schedule).
 DEMO_WS_TOKEN = os.environ.get("PUREHEALTH_DEMO_WS_TOKEN", "demo-token")
+DEMO_API_PORT = 8080  # `purehealth api`: the dashboard and the read API
 DEMO_WINDOWS = {"@yearly": 3, "@monthly": 12, "@weekly": 4, "@daily": 14, "@hourly": 48}
 
 
@@ -274,6 +275,8 @@ def serve(args: argparse.Namespace) -> int:
                 "--faults",
             ],
         ]
+    # The read API and the dashboard (issue 14), reading as the analyst; its page connects to the broadcaster.
+    commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT), "--ws-token", DEMO_WS_TOKEN])
     # Each child leads its own process group, so stopping one stops everything it started.
     processes = [
         subprocess.Popen(cmd, start_new_session=True, cwd=settings.project_root()) for cmd in commands
@@ -281,6 +284,9 @@ def serve(args: argparse.Namespace) -> int:
     if len(commands) > 1:
         print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
         print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
+    print(
+        f"Dashboard: http://127.0.0.1:{DEMO_API_PORT}/  (read API docs: http://127.0.0.1:{DEMO_API_PORT}/docs)"
+    )
     print(f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops.")
     stop_requested: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager stopping us
