@@ -242,9 +242,8 @@ telemetry:
             time.sleep(15)
             latest = self._watch_latest(result)
             if progress:
-                print(
-                    f"  {time.monotonic() - started:6.0f} s  latest {latest}  ws messages {len(self.messages)}"
-                )
+                elapsed = time.monotonic() - started
+                print(f"  {elapsed:6.0f} s  latest {latest}  ws messages {len(self.messages)}")
         self.publish_ended = datetime.now(UTC)
         self._settle(result, progress)
         self.memory_end = {name: rss_mb(p.pid) for name, p in self.processes.items() if p.poll() is None}
@@ -331,7 +330,7 @@ telemetry:
                 "SELECT count(*) FROM mart.station_latest WHERE ts > now() + interval '5 minutes'"
             ).fetchone()[0]
         readings["ts"] = pd.to_datetime(readings["ts"], utc=True)
-        # Only readings with both neighbours scored are judged (the last seconds may still be "not evaluated").
+        # Only readings with both neighbours scored are judged (the last seconds may be "not evaluated").
         judged_until = self.publish_ended - timedelta(seconds=60)
         readings = readings[readings["ts"] < judged_until]
         keys = ["station_id", "parameter", "ts"]
