@@ -334,7 +334,7 @@ telemetry:
         judged_until = self.publish_ended - timedelta(seconds=60)
         readings = readings[readings["ts"] < judged_until]
         keys = ["station_id", "parameter", "ts"]
-        faulted = readings.merge(faults[keys + ["fault"]], on=keys, how="left")
+        faulted = readings.merge(faults[[*keys, "fault"]], on=keys, how="left")
         # A station with a slow fault is not clean on that parameter for the whole soak.
         slow = faults[~faults["fault"].isin(FAST_FAULTS)][["station_id", "parameter"]].drop_duplicates()
         slow_keys = set(map(tuple, slow.to_numpy()))
