@@ -28,5 +28,12 @@ defs = dg.Definitions.merge(
     # In-process: each of our runs is one or a few light steps that mostly wait on PostgreSQL. The default
     # multiprocess executor started a Python process per step (5-10 s each on 2 cores, seen in the soak), so
     # a live tick took 30-120 s to reach the marts; in-process the whole chain is a few seconds.
-    dg.Definitions(resources={"warehouse": WarehouseResource()}, executor=dg.in_process_executor),
+    # Runs print to the console of whoever launched them (`dagster dev`, the daemon) at INFO, not DEBUG: the
+    # live path starts a run a minute, and its engine events flooded the demo's console. The UI's run logs
+    # keep every event whatever this level.
+    dg.Definitions(
+        resources={"warehouse": WarehouseResource()},
+        executor=dg.in_process_executor,
+        loggers={"console": dg.colored_console_logger.configured({"log_level": "INFO"})},
+    ),
 )

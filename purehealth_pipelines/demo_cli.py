@@ -247,6 +247,9 @@ def serve(args: argparse.Namespace) -> int:
     commands = [
         [
             sys.executable,
+            # `dagster dev` itself warns that `dg dev` supersedes it; dg is not part of this install.
+            "-W",
+            "ignore:Function `dev_command` is superseded",
             "-m",
             "dagster",
             "dev",

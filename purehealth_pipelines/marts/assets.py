@@ -57,6 +57,7 @@ def _rollup_asset(name: str, partitions_def: dg.PartitionsDefinition, what: str)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": write.rows_written,
+                **table_schema_metadata(warehouse, rollup.table),
                 "rows_replaced": write.rows_deleted,
                 "write_seconds": round(write.seconds, 3),
             }
@@ -100,7 +101,7 @@ def station_wqi_daily_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": write.rows_written,
-            **table_schema_metadata(frame),
+            **table_schema_metadata(warehouse, "mart.station_wqi_daily"),
             "stations_with_wqi": len(with_wqi),
             "mean_wqi": float(with_wqi["wqi"].mean()) if len(with_wqi) else None,
             "best_use_classes": dg.MetadataValue.json(
@@ -214,6 +215,7 @@ def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": opened + updated,
+            **table_schema_metadata(warehouse, "mart.alerts"),
             "opened": opened,
             "changed": updated,
             "open_alerts": int(open_now),
@@ -273,6 +275,7 @@ def station_status_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": moved,
+            **table_schema_metadata(warehouse, "mart.station_latest"),
             "future_latest_withdrawn": withdrawn,
             "sensor_health": dg.MetadataValue.json({str(k): int(v) for k, v in health.items()}),
         }

@@ -31,7 +31,7 @@ def stations(warehouse: WarehouseResource) -> dg.MaterializeResult:
                 f"location_{source}": int(count)
                 for source, count in registry["location_source"].value_counts().items()
             },
-            **table_schema_metadata(registry),
+            **table_schema_metadata(warehouse, "ref.stations"),
         }
     )
 
