@@ -200,7 +200,8 @@ def test_every_column_analysts_and_operators_read_has_a_description(warehouse_ur
                  JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname IN ('raw', 'core', 'mart', 'ml', 'ref') AND c.relkind IN ('r', 'p')
                   AND a.attnum > 0 AND NOT a.attisdropped AND col_description(c.oid, a.attnum) IS NULL
-                  AND NOT (c.relname = 'forecast_features' AND a.attname NOT IN ('station_id', 'parameter', 'ts'))
+                  AND NOT (c.relname = 'forecast_features'
+                           AND a.attname NOT IN ('station_id', 'parameter', 'ts'))
                 ORDER BY 1"""
         ).fetchall()
     assert [m[0] for m in missing] == [], ", ".join(m[0] for m in missing)

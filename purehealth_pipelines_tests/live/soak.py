@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from websockets.asyncio.client import connect
 
 from purehealth_pipelines import settings
+from purehealth_pipelines.demo_cli import start_live_sensor_from
 from purehealth_pipelines.quality.assets import qc_climatology
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import score_range
@@ -173,17 +174,9 @@ telemetry:
         py = sys.executable
         # The live sensor starts after the history (it was scored above): its cursor is set like an operator
         # would (`dagster sensor cursor`), so the daemon does not re-score five history days first.
-        cursor = datetime.now(UTC).isoformat()
-        workspace = str(self.config.workdir / "workspace.yaml")
-        # Setting a cursor stores the sensor's state, which then overrides its default "running": start it.
-        for command in (
-            ["cursor", "raw_sensor_readings_sensor", "--set", cursor],
-            ["start", "raw_sensor_readings_sensor"],
-        ):
-            subprocess.run(
-                [py, "-m", "dagster", "sensor", *command, "-w", workspace],
-                env=self.env, check=True, capture_output=True, timeout=300, cwd=self.config.workdir,
-            )  # fmt: skip
+        # The live sensor starts after the history (scored above), as `purehealth demo run` does it, so the
+        # daemon does not re-score five history days first.
+        start_live_sensor_from(datetime.now(UTC), self.config.workdir / "workspace.yaml", self.env)
         mqtt = ["--mqtt-host", settings.mqtt_host(), "--mqtt-port", str(settings.mqtt_port())]
         self._spawn(
             "bridge",
