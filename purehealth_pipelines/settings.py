@@ -45,3 +45,13 @@ def use_project_dagster_instance() -> None:
 def shared_data_dir() -> Path:
     """Where the real public data files live (`../shared/data` beside the project), overridable."""
     return Path(os.environ.get("PUREHEALTH_SHARED_DATA", project_root().parent / "shared" / "data"))
+
+
+def dashboard_url() -> str:
+    """Base URL of the dashboard / read API that alert messages link to (`PUREHEALTH_DASHBOARD_URL`)."""
+    return os.environ.get("PUREHEALTH_DASHBOARD_URL", "http://127.0.0.1:8080")
+
+
+def dagster_url() -> str:
+    """Base URL of the Dagster UI that run-failure messages link to (`PUREHEALTH_DAGSTER_URL`)."""
+    return os.environ.get("PUREHEALTH_DAGSTER_URL", "http://127.0.0.1:3000")
