@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "realtime_bridge.cli",
     "purehealth_pipelines.api.cli",
     "purehealth_pipelines.demo_cli",
+    "purehealth_pipelines.alerts.cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

@@ -46,7 +46,9 @@ def _tuple(value: list | None) -> tuple | None:
 
 def load_subscriptions(cur: psycopg.Cursor, *, active_only: bool = True) -> list[Subscription]:
     where = "WHERE active" if active_only else ""
-    cur.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM ops.alert_subscriptions {where} ORDER BY subscription_id")
+    cur.execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM ops.alert_subscriptions {where} ORDER BY subscription_id"
+    )
     return [
         Subscription(
             subscription_id=r[0],
@@ -193,7 +195,8 @@ def escalate_due(conn: psycopg.Connection, after: timedelta, now: datetime | Non
         cur.execute("SELECT coalesce(max(tier), 1) FROM ops.alert_subscriptions WHERE active")
         top_tier = cur.fetchone()[0]
         cur.execute(
-            ALERT_ROW_SQL + """
+            ALERT_ROW_SQL
+            + """
             WHERE status = 'open' AND severity = 'critical' AND acknowledged_at IS NULL
               AND escalation_tier < %(top)s AND created_at + escalation_tier * %(after)s <= %(now)s
             ORDER BY alert_id FOR UPDATE SKIP LOCKED""",
@@ -251,14 +254,15 @@ def build_digests(conn: psycopg.Connection, now: datetime | None = None) -> int:
             if inserted is None:
                 continue
             cur.execute(
-                "UPDATE ops.alert_outbox SET status = 'digested', digest_id = %s WHERE notification_id = ANY(%s)",
+                "UPDATE ops.alert_outbox SET status = 'digested', digest_id = %s "
+                "WHERE notification_id = ANY(%s)",
                 (inserted[0], ids),
             )
             made += 1
     return made
 
 
-# --- acknowledge / assign / resolve --------------------------------------------------------------------------
+# --- acknowledge / assign / resolve ---------------------------------------------------------------------
 
 
 class AlertNotFound(LookupError):
@@ -291,7 +295,9 @@ def acknowledge(conn: psycopg.Connection, alert_id: int, actor: str, note: str |
     return True
 
 
-def assign(conn: psycopg.Connection, alert_id: int, assignee: str, actor: str, note: str | None = None) -> None:
+def assign(
+    conn: psycopg.Connection, alert_id: int, assignee: str, actor: str, note: str | None = None
+) -> None:
     with conn.transaction(), conn.cursor() as cur:
         _locked_alert(cur, alert_id)
         cur.execute(

@@ -167,8 +167,10 @@ def matches(sub: Subscription, transition: Transition, station: Station | None) 
     return not (sub.basin is not None and (station is None or station.basin != sub.basin))
 
 
-def render_alert(transition: Transition, station: Station | None, dashboard_url: str) -> tuple[str, str, dict]:
-    """(subject, plain-text body, webhook JSON) saying what, where, how bad, since when, value vs criterion."""
+def render_alert(
+    transition: Transition, station: Station | None, dashboard_url: str
+) -> tuple[str, str, dict]:
+    """(subject, plain-text body, webhook JSON): what, where, how bad, since when, value vs criterion."""
     t = transition
     name = station.name if station is not None and station.name else t.station_id
     where = ", ".join(
