@@ -25,6 +25,7 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
@@ -102,7 +103,8 @@ class EmailSender:
         self.config = config
 
     def build(self, message: Outgoing) -> EmailMessage:
-        email = EmailMessage()
+        # no folding of long headers: the idempotency key must reach the receiver as one token
+        email = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
         email["From"] = self.config.sender
         email["To"] = message.address
         email["Subject"] = message.subject
