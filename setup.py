@@ -57,6 +57,7 @@ setup(
             "pytest-timeout==2.4.0",
             "playwright==1.65.2",  # drives Debian's chromium (executable_path); no `playwright install`
             "jsonschema>=4.23",  # API responses checked against the app's own OpenAPI schema
+            "aiosmtpd==1.4.6",  # alert delivery tests: a real SMTP server in the test process
         ]
     },
     entry_points={"console_scripts": ["purehealth = purehealth_pipelines.cli:main"]},
