@@ -271,9 +271,8 @@ $persistence
 autosave_interval 60
 $listener
 # Authentication (issue 16): no anonymous client on any listener; one password file and one ACL file
-# for all listeners (per_listener_settings false), re-read on SIGHUP without dropping sessions.
+# for all listeners (per_listener_settings is false by default), re-read on SIGHUP without dropping sessions.
 # include_dir is read after mosquitto.conf, so this allow_anonymous overrides a Debian "true" there.
-per_listener_settings false
 allow_anonymous false
 password_file $MQTT_AUTH_DIR/passwd
 acl_file $MQTT_AUTH_DIR/acl

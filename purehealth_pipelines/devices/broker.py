@@ -78,7 +78,7 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 def _assemble(auth_dir: Path) -> None:
     def parts(suffix: str) -> str:
-        files = [auth_dir / f"{SERVICE}.{suffix}"] + sorted(auth_dir.glob(f"sensors.*.{suffix}"))
+        files = [auth_dir / f"{SERVICE}.{suffix}", *sorted(auth_dir.glob(f"sensors.*.{suffix}"))]
         return "\n".join(p.read_text() for p in files if p.exists())
 
     _write(auth_dir / "passwd", parts("passwd"), 0o640)

@@ -16,7 +16,8 @@ def _add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Credential for sensor {issued.sensor_id} at station {issued.station_id} (shown once, store it now):")
+    print(f"Credential for sensor {issued.sensor_id} at station {issued.station_id}")
+    print("(shown once: store it now; only its hash is kept)")
     print(f"  MQTT username: {issued.username}")
     print(f"  MQTT password: {issued.secret}")
     print(f"  HTTP token:    {issued.http_token}")
@@ -43,7 +44,8 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'station':<20} {'sensor':<12} {'username':<40} {'issued':<20} revoked")
     for r in rows:
         revoked = r.revoked_at.strftime("%Y-%m-%d %H:%M") if r.revoked_at else "-"
-        print(f"{r.station_id:<20} {r.sensor_id:<12} {r.username:<40} {r.created_at:%Y-%m-%d %H:%M}     {revoked}")
+        issued = f"{r.created_at:%Y-%m-%d %H:%M}"
+        print(f"{r.station_id:<20} {r.sensor_id:<12} {r.username:<40} {issued:<20} {revoked}")
     return 0
 
 
@@ -51,7 +53,8 @@ def _sync(args: argparse.Namespace) -> int:
     from purehealth_pipelines.devices import registry
 
     reloaded = registry.sync(args.url or settings.warehouse_url())
-    print(f"broker files written to {settings.mqtt_auth_dir()}; " + ("broker reloaded" if reloaded else "no broker to reload"))
+    state = "broker reloaded" if reloaded else "no broker to reload"
+    print(f"broker files written to {settings.mqtt_auth_dir()}; {state}")
     return 0
 
 

@@ -69,6 +69,32 @@ def add(url: str, station_id: str, sensor_id: str = "main", note: str | None = N
     return Issued(username, station_id, sensor_id, secret)
 
 
+def provision(url: str, station_ids: list[str], sensor_id: str) -> dict[str, tuple[str, str]]:
+    """Issue a fresh credential for `sensor_id` at each station; {station: (username, secret)}.
+
+    For our own publishers on the real tree (the demo seeding, the simulator): they hold their secrets
+    only in memory, so every run rotates them — the previous run's credentials stop working.
+    """
+    issued: dict[str, tuple[str, str]] = {}
+    with psycopg.connect(url) as conn:
+        for station in station_ids:
+            secret = credentials.new_secret()
+            username = f"{station}/{sensor_id}/{secrets.token_hex(3)}"
+            conn.execute(
+                "UPDATE ops.devices SET revoked_at = now() "
+                "WHERE station_id = %s AND sensor_id = %s AND revoked_at IS NULL",
+                (station, sensor_id),
+            )
+            conn.execute(
+                "INSERT INTO ops.devices (username, station_id, sensor_id, secret_hash, note) "
+                "VALUES (%s, %s, %s, %s, 'provisioned by a PureHealth publisher')",
+                (username, station, sensor_id, credentials.hash_secret(secret)),
+            )
+            issued[station] = (username, secret)
+    sync(url)
+    return issued
+
+
 def revoke(url: str, station_id: str, sensor_id: str | None = None) -> list[str]:
     """Revoke the active credentials of a station (or of one sensor there); returns the usernames."""
     with psycopg.connect(url) as conn:
