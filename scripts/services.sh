@@ -5,6 +5,7 @@
 #   scripts/services.sh tools   install npm and Chromium (dashboard assets and browser tests) if missing
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh down    stop both services
+#   scripts/services.sh auth-files  (re)write the broker's service accounts and passwd/acl files only
 #
 # Works on Debian/Ubuntu as root (or with sudo). It uses services that are already running rather than
 # starting second copies on other ports: the project's settings go into the distribution's conf.d folders and
@@ -333,7 +334,8 @@ case "${1:-up}" in
   up) cmd_up ;;
   tools) cmd_tools ;;
   status) cmd_status ;;
+  auth-files) mosquitto_auth_files ;;  # only the broker's service accounts + passwd/acl in $PUREHEALTH_MQTT_AUTH_DIR
   down) cmd_down ;;
   -h|--help|help) sed -n '2,12p' "$0" ;;
-  *) die "unknown command '$1' (up|tools|status|down)" ;;
+  *) die "unknown command '$1' (up|tools|status|down|auth-files)" ;;
 esac
