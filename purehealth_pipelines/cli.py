@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.forecasting.cli",
     "realtime_bridge.cli",
     "purehealth_pipelines.api.cli",
+    "purehealth_pipelines.devices.cli",
     "purehealth_pipelines.demo_cli",
     "purehealth_pipelines.alerts.cli",
 ]
