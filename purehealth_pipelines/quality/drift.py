@@ -86,7 +86,8 @@ def robust_center_scale(statistic: np.ndarray, k: float) -> tuple[float, float]:
 
 
 def _epoch_seconds(ts: pd.Series) -> np.ndarray:
-    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+    naive = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return naive.astype(np.int64) / 1e9
 
 
 def _covariate_values(frame: pd.DataFrame, usable: np.ndarray, parameter: str, covariate: str) -> np.ndarray:
@@ -104,7 +105,7 @@ def _covariate_values(frame: pd.DataFrame, usable: np.ndarray, parameter: str, c
 
 
 def _history_residual(values: np.ndarray, series: np.ndarray, spec: Drift) -> np.ndarray:
-    """|f(x) − median of the HISTORY_PREDICTORS previous readings of the same series| (f = log if spec.log)."""
+    """|f(x) − median of the HISTORY_PREDICTORS previous readings of its series| (f = log if spec.log)."""
     transformed = np.log(np.clip(values, 1e-3, None)) if spec.log else values
     frame = pd.DataFrame({"series": series, "x": transformed})
     previous = frame.groupby("series")["x"].shift(1)
@@ -195,7 +196,7 @@ def window_statistic(
     if not rows.any():
         return out
     bin_seconds = settings.bin_minutes * 60.0
-    window = max(int(round(settings.window_hours * 3600.0 / bin_seconds)), 1)
+    window = max(round(settings.window_hours * 3600.0 / bin_seconds), 1)
     min_bins = max(int(np.ceil(settings.min_coverage * window)), 1)
     seconds = _epoch_seconds(frame["ts"])
     bins = np.floor(seconds / bin_seconds).astype(np.int64)
@@ -252,7 +253,8 @@ def learn_drift_reference(
     (the test then says "not evaluated").
     """
     settings = config.drift
-    frame = frame.sort_values(["station_id", "parameter", "source", "ts"], kind="stable").reset_index(drop=True)
+    order = ["station_id", "parameter", "source", "ts"]
+    frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
     values = frame["value"].to_numpy(dtype=float)
     if usable is None:
         usable = np.isfinite(values)
@@ -293,7 +295,7 @@ def learn_drift_reference(
                 "center": center,
                 "scale": scale,
                 "threshold": max(settings.k * scale, spec.floor),
-                "n_windows": int(len(per_bin)),
+                "n_windows": len(per_bin),
                 "history_start": frame["ts"].iloc[idx].min(),
                 "history_end": frame["ts"].iloc[idx].max(),
             }
