@@ -82,7 +82,10 @@ class Drift:
     station's own learned ratio to it) or "history" (the series' own recent bins: how erratic the sensor
     has become). A sustained residual (window median, DriftSettings) beyond max(k · the station's learned
     scale, `floor`) on `side` ("high", "low" or "both") is suspect. `log`: residuals of log values (a
-    multiplicative sensor such as turbidity), `floor` then in log units.
+    multiplicative sensor such as turbidity), `floor` then in log units. `exempt`: a span of the
+    co-measured `exempt_covariate` where the model does not hold (water at its freezing point: ice in the
+    water or on the optics makes turbidity erratic for reasons a technician judges case by case); a window
+    that saw the covariate inside it is not evaluated and its readings do not teach the model.
     """
 
     model: str
@@ -90,6 +93,8 @@ class Drift:
     side: str = "both"
     floor: float = 0.0
     log: bool = False
+    exempt_covariate: str | None = None
+    exempt: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,7 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
     drift = None
     if "drift" in raw:
         d = raw["drift"]
-        unknown = set(d) - {"model", "covariate", "side", "floor", "log"}
+        unknown = set(d) - {"model", "covariate", "side", "floor", "log", "exempt_covariate", "exempt"}
         if unknown:
             raise ValueError(f"{where}.drift: unknown keys {sorted(unknown)}")
         if d.get("model") not in DRIFT_MODELS:
@@ -244,12 +249,16 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
             raise ValueError(f"{where}.drift.side must be 'high', 'low' or 'both'")
         if d["model"] == "saturation" and not d.get("covariate"):
             raise ValueError(f"{where}.drift: the saturation model needs a temperature `covariate`")
+        if bool(d.get("exempt")) != bool(d.get("exempt_covariate")):
+            raise ValueError(f"{where}.drift: `exempt` and `exempt_covariate` go together")
         drift = Drift(
             model=str(d["model"]),
             covariate=str(d["covariate"]) if d.get("covariate") else None,
             side=str(d.get("side", "both")),
             floor=float(d.get("floor", 0.0)),
             log=bool(d.get("log", False)),
+            exempt_covariate=str(d["exempt_covariate"]) if d.get("exempt_covariate") else None,
+            exempt=_pair(d["exempt"], f"{where}.drift.exempt") if d.get("exempt") else None,
         )
     return ParameterThresholds(gross, spike, roc, flat, impossible, resolution, drift)
 

@@ -154,7 +154,20 @@ def reading_residuals(
             sub = frame.iloc[idx]
             series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
             residual[idx] = _history_residual(values[idx], series, spec)
+        exempt = exempt_readings(frame, usable, parameter, spec)
+        residual[exempt] = np.nan
+        ratio_values[exempt] = np.nan
     return residual, ratio_values
+
+
+def exempt_readings(frame: pd.DataFrame, usable: np.ndarray, parameter: str, spec: Drift) -> np.ndarray:
+    """Readings of `parameter` whose co-measured exempt covariate is inside the exempt span (ice)."""
+    if spec.exempt is None or spec.exempt_covariate is None:
+        return np.zeros(len(frame), bool)
+    covariate = _covariate_values(frame, usable, parameter, spec.exempt_covariate)
+    low, high = spec.exempt
+    with np.errstate(invalid="ignore"):
+        return (covariate >= low) & (covariate <= high)
 
 
 def _calibration_epochs(
@@ -184,12 +197,14 @@ def window_statistic(
     rows: np.ndarray,
     config: QcConfig,
     calibrations: pd.DataFrame | None = None,
+    how: str = "median",
 ) -> np.ndarray:
     """Per reading in `rows`: the median of its series' bin residuals over the trailing window (NaN where
     the window holds fewer than min_coverage of its bins).
 
     Bins are medians of the residuals in `bin_minutes` (the reading's own bin included); the window never
-    reaches back past a calibration of the station/parameter.
+    reaches back past a calibration of the station/parameter. `how="max"`: the window's largest bin
+    (any bin at all; for indicators such as "the water was at its freezing point").
     """
     settings = config.drift
     out = np.full(len(frame), np.nan)
@@ -221,7 +236,8 @@ def window_statistic(
         first = positions.min()
         grid = np.full(positions.max() - first + 1, np.nan)
         grid[positions - first] = series.to_numpy()
-        rolled = pd.Series(grid).rolling(window, min_periods=min_bins).median().to_numpy()
+        rolling = pd.Series(grid).rolling(window, min_periods=min_bins if how == "median" else 1)
+        rolled = (rolling.median() if how == "median" else rolling.max()).to_numpy()
         statistic[key] = (first, rolled)
     for key, group in table.groupby(keys, sort=False):
         found = statistic.get(key)
@@ -353,6 +369,15 @@ def drift_flags(
         if spec.side in ("low", "both"):
             outside |= rows & (departure < -threshold)
     flags[known] = np.where(outside[known], SUSPECT, PASS)
+    for parameter, thresholds in config.parameters.items():
+        spec = thresholds.drift
+        rows = modelled & (parameters == parameter)
+        if spec is None or spec.exempt is None or not rows.any():
+            continue
+        exempt = exempt_readings(frame, usable, parameter, spec)
+        indicator = exempt.astype(float)
+        in_window = window_statistic(frame, indicator, rows, config, calibrations, how="max")
+        flags[rows & (in_window > 0)] = NOT_EVALUATED
     return flags
 
 

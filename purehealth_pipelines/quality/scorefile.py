@@ -68,17 +68,23 @@ def score_frame(
 
     `station_ranges` ({station: {parameter: [low, high]}}) become the stations' suspect spans; `history`
     (same columns as `readings`) is what the climatology and the drift test's reference are learned from;
-    without it the drift reference is learned from `readings` themselves (robust statistics: a fault
-    lasting a minority of the file does not become the norm). `calibrations` (station_id, parameter, ts)
-    reset the drift test's window. `now` defaults to the newest reading (an export is judged as of its own
-    end, not of today)."""
+    a station/parameter without history learns its drift reference from `readings` themselves (robust
+    statistics: a fault lasting a minority of the file does not become the norm). `calibrations`
+    (station_id, parameter, ts) reset the drift test's window. `now` defaults to the newest reading (an
+    export is judged as of its own end, not of today)."""
     missing = [c for c in INPUT_COLUMNS if c not in readings.columns]
     if missing:
         raise ValueError(f"input lacks columns {missing}; needs {list(INPUT_COLUMNS)}")
     config = with_station_ranges(config, station_ranges or {})
     has_history = history is not None and len(history) > 0
     climatology = learn_climatology(history, config) if has_history else None
-    reference = learn_reference(history if has_history else readings, config, calibrations)
+    reference = learn_reference(history, config, calibrations) if has_history else pd.DataFrame()
+    own = learn_reference(readings, config, calibrations)
+    if len(own):
+        # A station/parameter the history does not cover (a sensor added since) learns from the file.
+        known = set(zip(reference.get("station_id", []), reference.get("parameter", []), strict=True))
+        fresh = [(s, p) not in known for s, p in zip(own["station_id"], own["parameter"], strict=True)]
+        reference = pd.concat([reference, own[fresh]], ignore_index=True) if len(reference) else own
     canonical, rejected = _canonical(readings)
     now = now if now is not None else (canonical["ts"].max() if len(canonical) else None)
     scored = score_readings(
