@@ -200,7 +200,8 @@ def window_statistic(
     how: str = "median",
 ) -> np.ndarray:
     """Per reading in `rows`: the median of its series' bin residuals over the trailing window (NaN where
-    the window holds fewer than min_coverage of its bins).
+    the window holds fewer than min_coverage of its bins). A row whose own residual is NaN still gets
+    its bin's value.
 
     Bins are medians of the residuals in `bin_minutes` (the reading's own bin included); the window never
     reaches back past a calibration of the station/parameter. `how="max"`: the window's largest bin
@@ -347,10 +348,8 @@ def drift_flags(
     }
     residual, _ = reading_residuals(frame, config, usable, ratios)
     modelled = eligible & usable
-    statistic = window_statistic(frame, residual, modelled & np.isfinite(residual), config, calibrations)
-    # Readings whose own residual is missing (no covariate at that instant) still take their bin's window.
-    if (modelled & ~np.isfinite(residual)).any():
-        statistic = _fill_from_bin(frame, statistic, modelled, config)
+    # Readings whose own residual is missing (no covariate at that instant) take their bin's window.
+    statistic = window_statistic(frame, residual, modelled, config, calibrations)
     keys = frame[["station_id", "parameter"]].astype({"station_id": str})
     joined = keys.merge(ref, on=["station_id", "parameter"], how="left", validate="many_to_one")
     center = joined["center"].to_numpy(dtype=float)
@@ -379,21 +378,3 @@ def drift_flags(
         in_window = window_statistic(frame, indicator, rows, config, calibrations, how="max")
         flags[rows & (in_window > 0)] = NOT_EVALUATED
     return flags
-
-
-def _fill_from_bin(
-    frame: pd.DataFrame, statistic: np.ndarray, rows: np.ndarray, config: QcConfig
-) -> np.ndarray:
-    """Give rows without a statistic the statistic of another reading in the same series and bin."""
-    bins = np.floor(_epoch_seconds(frame["ts"]) / (config.drift.bin_minutes * 60.0)).astype(np.int64)
-    table = pd.DataFrame(
-        {
-            "station_id": frame["station_id"].to_numpy(dtype=object),
-            "parameter": frame["parameter"].to_numpy(dtype=object),
-            "source": frame["source"].to_numpy(dtype=object),
-            "bin": bins,
-            "s": np.where(rows, statistic, np.nan),
-        }
-    )
-    filled = table.groupby(["station_id", "parameter", "source", "bin"])["s"].transform("first")
-    return np.where(rows & np.isnan(statistic), filled.to_numpy(dtype=float), statistic)
