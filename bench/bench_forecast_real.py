@@ -4,8 +4,9 @@ persistence and seasonal naive, and what the per-horizon approval gate would ser
 Hourly means (labelled by the end of their hour, as forecasting/readings.py does) of the readings QC
 passed; rolling-origin weekly folds (backtest.rolling_origin_predictions, no exogenous inputs). In each fold
 the models' own hold-out (the newest slice of the training window) decides per horizon whether the
-horizon is served (models.approval_gate); the table shows the out-of-sample skill of all folds and of the
-served folds only.
+horizon is served (models.approval_gate: beats both baselines by its day-block margin on that hold-out);
+the table shows the out-of-sample skill of all folds and of the served folds only, and in how many of the
+served folds the model then lost to a baseline over the following week (what the gate must not let through).
 """
 
 from __future__ import annotations
@@ -78,6 +79,21 @@ def forecast_report(scored: pd.DataFrame, n_folds: int = 8) -> pd.DataFrame:
         lambda g: f"{g.loc[g['served'], 'fold'].nunique()}/{g['fold'].nunique()}"
     )
     table["served_folds"] = [folds.get((r.parameter, r.horizon_h), "0/0") for r in table.itertuples()]
+    lost = {}
+    for (parameter, h, fold), group in predictions[predictions["served"]].groupby(
+        ["parameter", "horizon_h", "fold"]
+    ):
+        week = backtest.score(group).iloc[0]
+        if not (week["skill_vs_persistence"] > 0 and week["skill_vs_seasonal_naive"] > 0):
+            lost.setdefault((parameter, h), []).append(
+                f"{fold}: {week['skill_vs_persistence']:+.2f}/{week['skill_vs_seasonal_naive']:+.2f}"
+            )
+    table["served_lost"] = [
+        f"{len(lost.get((r.parameter, r.horizon_h), []))} "
+        + "; ".join(lost.get((r.parameter, r.horizon_h), []))
+        for r in table.itertuples()
+    ]
+
     served_skill = served.set_index(["parameter", "horizon_h"])
     for column in ("skill_vs_persistence", "skill_vs_seasonal_naive"):
         table[f"served_{column}"] = [
@@ -95,7 +111,7 @@ def forecast_report(scored: pd.DataFrame, n_folds: int = 8) -> pd.DataFrame:
             [
                 "parameter", "horizon_h", "n", "mae", "skill_vs_persistence", "skill_vs_seasonal_naive",
                 "served_folds", "served_skill_vs_persistence", "served_skill_vs_seasonal_naive",
-                "coverage_p10_p90",
+                "served_lost", "coverage_p10_p90",
             ],
             fmt,
         )
