@@ -20,6 +20,7 @@ from purehealth_pipelines.forecasting import backtest, features, models
 from purehealth_pipelines.quality.evaluation import markdown_table
 
 PARAMETERS = ("do_mg_l", "ph", "ec_us_cm", "turbidity_ntu")
+GATE_LOG: list[dict] = []  # the gate's hold-out evidence per parameter, horizon and fold
 
 
 def hourly_good(scored: pd.DataFrame) -> pd.DataFrame:
@@ -52,6 +53,21 @@ def _gated_predictions(frame: pd.DataFrame, parameter: str, n_folds: int) -> pd.
             actual[at_h] = source[f"target_{h}h"].to_numpy(dtype="float64")
             seasonal[at_h] = models.seasonal_naive_values(source.reset_index(), h)
             served[at_h] = bool(trained.metrics.get(h, {}).get("served"))
+        for h in trained.horizons:
+            m = trained.metrics.get(h, {})
+            GATE_LOG.append(
+                {
+                    "parameter": parameter,
+                    "horizon_h": h,
+                    "fold": fold,
+                    "served": bool(m.get("served")),
+                    "holdout_skill_p": m.get("holdout_skill_vs_persistence", np.nan),
+                    "holdout_skill_s": m.get("holdout_skill_vs_seasonal_naive", np.nan),
+                    "margin_p": m.get("holdout_margin_vs_persistence") or np.nan,
+                    "margin_s": m.get("holdout_margin_vs_seasonal_naive") or np.nan,
+                    "blocks": m.get("holdout_blocks", 0),
+                }
+            )
         out.append(
             predicted.assign(
                 fold=fold,
@@ -116,4 +132,28 @@ def forecast_report(scored: pd.DataFrame, n_folds: int = 8) -> pd.DataFrame:
             fmt,
         )
     )  # fmt: skip
+    gate = pd.DataFrame(GATE_LOG)
+    if len(gate):
+        # each fold's out-of-sample skill per parameter and horizon: the week the gate's verdict was for
+        weeks = pd.DataFrame(
+            [
+                {"fold": fold, **row._asdict()}
+                for fold, group in predictions.groupby("fold")
+                for row in backtest.score(group).itertuples(index=False)
+            ]
+        )[["parameter", "horizon_h", "fold", "skill_vs_persistence", "skill_vs_seasonal_naive"]]
+        gate = gate.merge(weeks, on=["parameter", "horizon_h", "fold"], how="left")
+        print(f"\n### The gate per fold (z = {models.GATE_Z}): hold-out skill − margin vs the week after\n")
+        for side in ("p", "s"):
+            pairs = zip(gate[f"holdout_skill_{side}"], gate[f"margin_{side}"], strict=True)
+            gate[f"holdout_{side}"] = [f"{a:+.3f} ± {b:.3f}" for a, b in pairs]
+        shown = gate[(gate["horizon_h"] > 1)].sort_values(["parameter", "horizon_h", "fold"])
+        print(
+            markdown_table(
+                shown,
+                ["parameter", "horizon_h", "fold", "blocks", "holdout_p", "holdout_s", "served",
+                 "skill_vs_persistence", "skill_vs_seasonal_naive"],
+                {"skill_vs_persistence": "{:+.3f}", "skill_vs_seasonal_naive": "{:+.3f}"},
+            )
+        )  # fmt: skip
     return table

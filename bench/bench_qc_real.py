@@ -169,6 +169,11 @@ def main() -> int:
     parser.add_argument("--no-forecast", action="store_true", help="QC tables only")
     parser.add_argument("--folds", type=int, default=8, help="weekly rolling-origin folds of the forecast")
     parser.add_argument(
+        "--gate-z",
+        type=float,
+        help="forecast approval margin in standard errors (default: models.GATE_Z; 0 = point skill only)",
+    )
+    parser.add_argument(
         "--turbidity-history",
         type=float,
         metavar="FLOOR",
@@ -187,6 +192,11 @@ def main() -> int:
     print(f"\nOVERALL precision {overall['precision']:.3f} recall {overall['recall']:.3f}")
     if not args.no_forecast:
         from bench_forecast_real import forecast_report
+
+        from purehealth_pipelines.forecasting import models
+
+        if args.gate_z is not None:
+            models.GATE_Z = args.gate_z
 
         # Main Street's 2017–18 history as scored above (unlabelled) + the labelled 2019 readings
         history_scored = unlabelled[unlabelled["station_id"].isin(HISTORY)].drop(columns="site")

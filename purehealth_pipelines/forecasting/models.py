@@ -142,10 +142,12 @@ GATE_MIN_BLOCKS = 5
 
 
 def skill_margin(
-    actual: np.ndarray, p50: np.ndarray, baseline: np.ndarray, blocks: np.ndarray, z: float = GATE_Z
+    actual: np.ndarray, p50: np.ndarray, baseline: np.ndarray, blocks: np.ndarray, z: float | None = None
 ) -> float:
-    """z standard errors of the skill 1 − MAE/MAE(baseline), from block means of the loss differential
-    |baseline error| − |model error| (NaN with fewer than GATE_MIN_BLOCKS blocks: too little evidence)."""
+    """z (default GATE_Z) standard errors of the skill 1 − MAE/MAE(baseline), from block means of the loss
+    differential |baseline error| − |model error| (NaN with fewer than GATE_MIN_BLOCKS blocks: too little
+    evidence)."""
+    z = GATE_Z if z is None else z
     frame = pd.DataFrame(
         {
             "block": blocks,
@@ -166,14 +168,17 @@ def holdout_metrics(
     persistence: np.ndarray,
     seasonal_naive: np.ndarray | None = None,
     blocks: np.ndarray | None = None,
+    periods: np.ndarray | None = None,
 ) -> dict[str, float | int | bool | str]:
     """P50 MAE on the held-out slice against persistence and seasonal naive, and the gate's verdict.
 
     All three are scored on the same rows (actual and both baselines present). `served` is the approval
     gate for this horizon: the P50 must beat *both* baselines by more than its margin (skill_margin over
-    `blocks`, e.g. station-day labels; without blocks every row is its own block). Issue 18 found models
-    approved on mean skill over horizons while their +6 h lost to same-hour-yesterday, then +24 h horizons
-    served on a hold-out skill of a few hundredths that lost the following weeks.
+    `blocks`, e.g. station-day labels; without blocks every row is its own block), and must not lose to
+    either baseline in any of the hold-out's `periods` (e.g. its weeks: a rolling check that the advantage
+    is not one good week averaged with a bad one). Issue 18 found models approved on mean skill over
+    horizons while their +6 h lost to same-hour-yesterday, then +24 h horizons served on a hold-out skill of
+    a few hundredths that lost the following weeks.
     """
     seasonal = persistence if seasonal_naive is None else seasonal_naive
     seen = ~np.isnan(actual) & ~np.isnan(p50) & ~np.isnan(persistence) & ~np.isnan(seasonal)
@@ -188,6 +193,9 @@ def holdout_metrics(
     margin_p = skill_margin(actual[seen], p50[seen], persistence[seen], blocks[seen])
     margin_s = skill_margin(actual[seen], p50[seen], seasonal[seen], blocks[seen])
     served, gate = approval_gate(skill_p, skill_s, margin_p, margin_s)
+    worst = _worst_period(actual[seen], p50[seen], persistence[seen], seasonal[seen], periods, seen)
+    if served and worst is not None and worst[1] <= 0:
+        served, gate = False, f"loses to {worst[0]} in hold-out period {worst[2]} (skill {worst[1]:+.3f})"
     return {
         "holdout_n": int(seen.sum()),
         "holdout_blocks": len(np.unique(blocks[seen])),
@@ -203,6 +211,30 @@ def holdout_metrics(
         "served": served,
         "gate": gate,
     }
+
+
+def _worst_period(
+    actual: np.ndarray,
+    p50: np.ndarray,
+    persistence: np.ndarray,
+    seasonal: np.ndarray,
+    periods: np.ndarray | None,
+    seen: np.ndarray,
+) -> tuple[str, float, str] | None:
+    """(baseline, skill, period) of the lowest per-period skill against either baseline (None: no periods)."""
+    if periods is None:
+        return None
+    labels = np.asarray(periods)[seen]
+    worst = None
+    for label in np.unique(labels):
+        rows = labels == label
+        model_mae = np.abs(p50[rows] - actual[rows]).mean()
+        for name, baseline in (("persistence", persistence), ("seasonal naive", seasonal)):
+            base_mae = np.abs(baseline[rows] - actual[rows]).mean()
+            skill = 1 - model_mae / base_mae if base_mae > 0 else 0.0
+            if worst is None or skill < worst[1]:
+                worst = (name, float(skill), str(label))
+    return worst
 
 
 def approval_gate(
@@ -273,6 +305,8 @@ def train_quantile_models(
         station_days = (
             calibration["station_id"].astype(str) + "/" + calibration["ts"].dt.floor("D").astype(str)
         ).to_numpy()
+        # ... and it must hold in each week of the hold-out (week 0 = the oldest)
+        holdout_weeks = ((calibration["ts"] - calibration["ts"].min()) // pd.Timedelta(days=7)).to_numpy()
         for h in models.horizons:
             at_h = predicted[predicted["horizon_h"] == h]
             actual = calibration[f"target_{h}h"].to_numpy(dtype="float64")
@@ -285,6 +319,7 @@ def train_quantile_models(
                 at_h["base"].to_numpy(),
                 seasonal_naive_values(calibration, h),
                 blocks=station_days,
+                periods=holdout_weeks,
             )
     return models
 

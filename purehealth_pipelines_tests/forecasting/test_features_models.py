@@ -252,6 +252,24 @@ def test_approval_gate_needs_a_margin_measured_in_days_not_hours() -> None:
     assert short["holdout_margin_vs_persistence"] is None
 
 
+def test_approval_gate_refuses_a_horizon_that_loses_one_hold_out_week() -> None:
+    """The advantage must hold week by week: a brilliant first week averaged with a losing second one is
+    what later lost to the baselines in issue 18."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(14 * 24)
+    days, weeks = hours // 24, hours // (7 * 24)
+    actual = 8 + np.sin(hours / 24 * 2 * np.pi) + rng.normal(0, 0.05, len(hours))
+    persistence = actual + rng.normal(0, 0.4, len(hours))
+    seasonal = actual + rng.normal(0, 0.4, len(hours))
+    model = actual + np.where(weeks == 0, rng.normal(0, 0.05, len(hours)), rng.normal(0, 0.45, len(hours)))
+    averaged = models.holdout_metrics(actual, model, persistence, seasonal, blocks=days)
+    weekly = models.holdout_metrics(actual, model, persistence, seasonal, blocks=days, periods=weeks)
+    assert averaged["holdout_skill_vs_seasonal_naive"] > 0.2 and averaged["served"] is True, averaged["gate"]
+    assert weekly["served"] is False and "hold-out period 1" in weekly["gate"]
+    steady = actual + rng.normal(0, 0.1, len(hours))
+    assert models.holdout_metrics(actual, steady, persistence, seasonal, blocks=days, periods=weeks)["served"]
+
+
 def test_daily_cycle_features(feature_frame: pd.DataFrame) -> None:
     """The value 24 h before the target minus now, and yesterday's change over the same hours."""
     rows = feature_frame.dropna(subset=["lag_18h", "lag_24h", "last_value"])
