@@ -266,7 +266,8 @@ telemetry:
                 ).fetchone()[0]
             alerted = self._alert_receipt() is not None
             self._watch_latest(result)
-            if scored is not None and scored >= target and alerted and not self._runs_in_flight():
+            moving = len(result.latest_moves) >= 3
+            if scored is not None and scored >= target and alerted and moving and not self._runs_in_flight():
                 return
             if progress:
                 print(f"  settling: scored to {scored}, alert on WebSocket: {alerted}")
