@@ -5,6 +5,8 @@ as UTC instants. Every partitioned asset uses a single-run backfill policy and w
 `context.partition_time_window`, so a 365-day backfill is one run writing one window, not 365 runs.
 """
 
+from datetime import datetime
+
 import dagster as dg
 
 TIMEZONE = "Asia/Kolkata"
@@ -19,3 +21,8 @@ yearly = dg.TimeWindowPartitionsDefinition(
 )
 
 single_run = dg.BackfillPolicy.single_run()
+# MPCB's reports and the annual WQI mart run on the Indian financial year, April to March; the key is the
+# year it starts in ("2025" = April 2025 – March 2026, MPCB's "2025-26"). A year is a partition once complete.
+financial_yearly = dg.TimeWindowPartitionsDefinition(
+    start=datetime(2012, 4, 1), fmt="%Y", cron_schedule="0 0 1 4 *", timezone=TIMEZONE
+)

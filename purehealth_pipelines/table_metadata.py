@@ -9,9 +9,14 @@ import numpy as np
 import pandas as pd
 
 
-def table_schema_metadata(frame: pd.DataFrame) -> dict[str, Any]:
-    """`dagster/column_schema` for a DataFrame, so the UI shows the table's columns and types."""
-    columns = [dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()]
+def table_schema_metadata(frame: pd.DataFrame, descriptions: dict[str, str] | None = None) -> dict[str, Any]:
+    """`dagster/column_schema` for a DataFrame, so the UI shows the table's columns, types and (when given)
+    what each column means."""
+    descriptions = descriptions or {}
+    columns = [
+        dg.TableColumn(name=str(name), type=str(dtype), description=descriptions.get(str(name)))
+        for name, dtype in frame.dtypes.items()
+    ]
     return {"dagster/column_schema": dg.TableSchema(columns=columns)}
 
 

@@ -17,12 +17,14 @@ from purehealth_pipelines.marts.assets import (
     station_status_asset,
     station_wqi_daily_asset,
 )
+from purehealth_pipelines.marts.wqi_assets import WQI_ASSETS
 
 MART_ASSETS = [
     readings_hourly,
     readings_daily,
     readings_weekly,
     station_wqi_daily_asset,
+    *WQI_ASSETS,
     alerts_asset,
     station_status_asset,
 ]

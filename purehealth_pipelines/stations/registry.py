@@ -17,13 +17,18 @@ REGISTRY_COLUMNS = [
     "water_body_type",
     "latitude",
     "longitude",
+    "colocated_lab_station_id",
+    "designated_best_use",
 ]
 
 
 def load_registry() -> pd.DataFrame:
     """The station registry as a DataFrame; raises if ids are not unique or coordinates are out of range."""
     with (resources.files("purehealth_pipelines.stations") / "stations.csv").open() as handle:
-        frame = pd.read_csv(handle, dtype={"source_code": "str"})
+        frame = pd.read_csv(
+            handle,
+            dtype={"source_code": "str", "colocated_lab_station_id": "str", "designated_best_use": "str"},
+        )
     frame = frame[REGISTRY_COLUMNS]
     duplicated = frame["station_id"][frame["station_id"].duplicated()]
     if not duplicated.empty:
@@ -31,4 +36,13 @@ def load_registry() -> pd.DataFrame:
     bad = frame[(frame["latitude"].abs() > 90) | (frame["longitude"].abs() > 180)]
     if not bad.empty:
         raise ValueError(f"coordinates out of range for {bad['station_id'].tolist()}")
+    # A live station borrows BOD/FC from its co-located lab station's samples: a dangling id would silently
+    # leave it without a WQI, so it is a registry error.
+    colocated = frame["colocated_lab_station_id"].dropna()
+    unknown = colocated[~colocated.isin(frame["station_id"])]
+    if not unknown.empty:
+        raise ValueError(f"co-located lab stations not in the registry: {sorted(unknown)}")
+    designated = frame["designated_best_use"].dropna()
+    if not designated.isin(list("ABCDE")).all():
+        raise ValueError(f"designated_best_use must be one of A-E: {sorted(set(designated) - set('ABCDE'))}")
     return frame
