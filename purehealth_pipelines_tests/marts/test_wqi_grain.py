@@ -1,5 +1,6 @@
-"""The WQI at the grain the data allow, on the real TimescaleDB: per lab sample (MPCB's golden case), per month,
-per financial year with its trend, and the live WQI that borrows BOD/FC from a co-located lab station."""
+"""The WQI at the grain the data allow, on the real TimescaleDB: per lab sample (MPCB's golden case), per
+month, per financial year with its trend, and the live WQI that borrows BOD/FC from a co-located lab
+station."""
 
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def test_sample_wqi_reproduces_mpcb_golden_case(wh: WarehouseResource) -> None:
         ).fetchone()
     si_bod, si_do, si_fc, si_ph, wqi, label, missing, used, source = row
     # MPCB prints sub-indices BOD 81.27, DO 85.44, FC 76.51, pH 90.10 and WQI 83.16 after rounding its
-    # intermediates by hand (%sat 84.61, log 6 = 0.778); exact arithmetic differs by at most 0.01 (indices.wqi).
+    # intermediates by hand (%sat 84.61, log 6 = 0.778); exact arithmetic differs by ≤ 0.01 (indices.wqi).
     assert si_bod == pytest.approx(81.27, abs=0.005) and si_ph == pytest.approx(90.10, abs=0.005)
     assert si_do == pytest.approx(85.44, abs=0.015) and si_fc == pytest.approx(76.51, abs=0.015)
     assert wqi == pytest.approx(83.16, abs=0.015) and label == "Good to Excellent"
@@ -176,7 +177,8 @@ def test_live_wqi_uses_a_20_day_old_lab_sample_and_refuses_a_60_day_old_one(wh: 
     _materialize(wh, station_wqi_daily_asset, str(LIVE_DAY.date()))
     query = (
         "SELECT station_id, wqi, bod_mg_l, fc_mpn_100ml, lab_station_id, lab_sample_ts, lab_sample_age_days,"
-        " lab_inputs, wqi_note, do_mg_l FROM mart.station_wqi_daily WHERE day = %s AND station_id LIKE 'IOT-W-%%'"
+        " lab_inputs, wqi_note, do_mg_l FROM mart.station_wqi_daily"
+        " WHERE day = %s AND station_id LIKE 'IOT-W-%%'"
         " ORDER BY station_id"
     )
     with wh.connect() as conn:
