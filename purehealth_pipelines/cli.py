@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.sources.cli",
     "purehealth_pipelines.quality.cli",
     "purehealth_pipelines.forecasting.cli",
+    "purehealth_pipelines.reports.cli",
     "realtime_bridge.cli",
     "purehealth_pipelines.demo_cli",
 ]

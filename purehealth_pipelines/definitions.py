@@ -10,6 +10,7 @@ import purehealth_pipelines.forecasting.definitions as forecasting
 import purehealth_pipelines.live.definitions as live
 import purehealth_pipelines.marts.definitions as marts
 import purehealth_pipelines.quality.definitions as quality
+import purehealth_pipelines.reports.assets as reports
 import purehealth_pipelines.sources.definitions as sources
 import purehealth_pipelines.stations.assets as stations
 import purehealth_pipelines.warehouse.jobs as warehouse_jobs
@@ -23,5 +24,6 @@ defs = dg.Definitions.merge(
     quality.defs,
     marts.defs,
     forecasting.defs,
+    reports.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource()}),
 )
