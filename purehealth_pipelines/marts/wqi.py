@@ -100,12 +100,12 @@ def latest_lab_samples(days: pd.DataFrame, samples: pd.DataFrame, colocation: di
     probe = pd.DataFrame({"row": np.arange(len(days)), "day_end": day_end.to_numpy()})
     candidates = []
     for candidate in (days["station_id"], days["station_id"].map(colocation)):
-        lookup = probe.assign(lab_station_id=candidate.astype("string").to_numpy())
+        lookup = probe.assign(lab_station_id=pd.Series(candidate.to_numpy(), dtype="str"))
         lookup = lookup.dropna(subset=["lab_station_id"]).sort_values("day_end")
         # merge_asof takes the last sample strictly before the day's end (allow_exact_matches=False).
         found = pd.merge_asof(
             lookup,
-            usable.rename(columns={"station_id": "lab_station_id"}),
+            usable.rename(columns={"station_id": "lab_station_id"}).astype({"lab_station_id": "str"}),
             left_on="day_end",
             right_on="sample_ts",
             by="lab_station_id",
