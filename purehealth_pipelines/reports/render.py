@@ -85,19 +85,21 @@ def _fmt(value: object, digits: int = 1) -> str:
 
 def _table(rows: list[list[object]], widths: list[float] | None = None, header_rows: int = 1) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=header_rows)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), FONT, 7),
-                ("FONT", (0, 0), (-1, header_rows - 1), FONT_BOLD, 7),
-                ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor("#dfe8f1")),
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-            ]
-        )
-    )
+    style = [
+        ("FONT", (0, 0), (-1, -1), FONT, 7),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9a9a9a")),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]
+    if header_rows:
+        style += [
+            ("FONT", (0, 0), (-1, header_rows - 1), FONT_BOLD, 7),
+            ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor("#dfe8f1")),
+        ]
+    else:  # a key-value table: the labels (even columns) in bold
+        style += [("FONT", (c, 0), (c, -1), FONT_BOLD, 7) for c in range(0, len(rows[0]), 2)]
+    table.setStyle(TableStyle(style))
     return table
 
 
@@ -165,7 +167,7 @@ def _summary_section(data: report_year.ReportYear, styles, index) -> list:
         ],
     ]
     story += [
-        _table([["", "", "", ""], *rows], [5.2 * cm, 2.5 * cm, 5.2 * cm, 2.5 * cm]),
+        _table(rows, [5.2 * cm, 2.5 * cm, 5.2 * cm, 2.5 * cm], header_rows=0),
         Spacer(0, 0.3 * cm),
     ]
     story.append(Paragraph("Class distribution", styles["h2"]))
@@ -305,7 +307,7 @@ def _station_pages(data: report_year.ReportYear, styles, index, progress: Progre
                 _fmt(row.trend_p_value, 3),
             ],
         ]
-        story.append(_table([["", "", "", "", "", ""], *rows]))
+        story.append(_table(rows, header_rows=0))
         story.append(
             Paragraph(
                 f"Designated class {row.designated_class} ({row.designation_source}); samples exceeding / "
