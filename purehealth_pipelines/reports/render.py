@@ -277,7 +277,7 @@ def _exceedance_section(data: report_year.ReportYear, styles, index) -> list:
 
 def _station_pages(data: report_year.ReportYear, styles, index, progress: Progress | None) -> list:
     story: list = [_Marker("stations", index)]
-    plotter = figures.StationPlotter()
+    plotter = figures.StationPlotter(data.fy_start_year)
     monthly = {sid: frame for sid, frame in data.monthly.groupby("station_id")}
     total = len(data.annual)
     for done, row in enumerate(data.annual.itertuples(index=False), start=1):
@@ -285,7 +285,7 @@ def _station_pages(data: report_year.ReportYear, styles, index, progress: Progre
         story.append(Paragraph(f"Station {row.station_id}", styles["h1"]))
         where = ", ".join(str(v) for v in (row.river, row.district, row.basin) if isinstance(v, str))
         story.append(Paragraph(f"{_fmt(row.name)}" + (f" — {where}" if where else ""), styles["small"]))
-        story.append(_image(plotter.draw(frame, data.fy_start_year, row.designated_class), 17.0))
+        story.append(_image(plotter.draw(frame, row.designated_class), 17.0))
         exceedances = json.loads(row.exceedances) if isinstance(row.exceedances, str) else row.exceedances
         exceeded = "; ".join(f"{k}: {v['exceeded']}/{v['measured']}" for k, v in exceedances.items()) or "–"
         rows = [
