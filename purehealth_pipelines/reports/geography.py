@@ -14,10 +14,11 @@ stations were placed that way and how many could not be placed at all.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,18 +51,28 @@ class Districts:
     source: str
 
 
+def boundary_file() -> Path | None:
+    """The packaged layer's path, found without importing the package (its import pulls in geopandas and
+    folium: seconds for a file we only read)."""
+    spec = importlib.util.find_spec(BOUNDARY_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / BOUNDARY_FILE
+    return path if path.is_file() else None
+
+
 @lru_cache(maxsize=1)
 def load_districts() -> Districts | None:
     """Maharashtra's districts from the packaged layer, or None when the package is not installed."""
+    path = boundary_file()
+    if path is None:
+        return None
     try:
         import pyogrio
         import shapely
 
-        path = resources.files(BOUNDARY_PACKAGE) / BOUNDARY_FILE
-        if not path.is_file():
-            return None
         meta, _, wkb, fields = pyogrio.raw.read(str(path), where=f"STATE_UT = '{STATE}'")
-    except (ImportError, ModuleNotFoundError, OSError):
+    except (ImportError, OSError):
         return None
     names = [str(n).strip().upper() for n in fields[list(meta["fields"]).index("DISTRICT")]]
     geometries = shapely.make_valid(shapely.force_2d(shapely.from_wkb(wkb)))
