@@ -212,8 +212,14 @@ def mpcb_table_csv(fy_start_year: int, seed: int) -> str:
         "nitrate_n_mg_l": "Nitrate-N (mg/l)",
         "temp_c": "Temperature (°C)",
     }
+    # A lab station with a live sensor at the same site is a priority site, sampled every month (the live WQI
+    # borrows its BOD and coliform); about a fifth of the others are sampled quarterly.
+    colocated = set(load_registry()["colocated_lab_station_id"].dropna())
     for station in nwmp_stations().itertuples():
-        quarterly = stable_rng(seed, "freq", station.station_id).random() < 0.2
+        quarterly = (
+            station.station_id not in colocated
+            and stable_rng(seed, "freq", station.station_id).random() < 0.2
+        )
         samples = []
         for i in range(12):
             year, month = fy_start_year + (1 if i >= 9 else 0), 1 + (i + 3) % 12
