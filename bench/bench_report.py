@@ -78,6 +78,7 @@ def stations() -> pd.DataFrame:
                 "river": f"River {i % 40}",
                 "district": district,
                 "basin": basin,
+                "location_source": "unknown",  # placed inside its district by the report
             }
         )
     return pd.DataFrame(rows)

@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 import logging
 import sys
-import warnings
 from collections.abc import Callable
 
 from purehealth_pipelines import settings
@@ -23,6 +22,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.forecasting.cli",
     "purehealth_pipelines.reports.cli",
     "realtime_bridge.cli",
+    "purehealth_pipelines.api.cli",
     "purehealth_pipelines.demo_cli",
 ]
 
@@ -100,8 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Dagster marks single-run backfill policies "beta"; the warning repeats per asset and helps no user here.
-    warnings.filterwarnings("ignore", message=r".*is currently in beta")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -111,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # dagster-postgres' schema checks are noise here
     # httpx logs every request at INFO; in demo mode those are calls to the local demo publisher that print
     # real government URLs as if they were live, so only its warnings and errors reach the console.
-    for noisy in ("httpx", "httpcore"):
+    # great-expectations announces its ephemeral context and datasources at INFO on every check.
+    for noisy in ("httpx", "httpcore", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:

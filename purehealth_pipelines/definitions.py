@@ -9,6 +9,7 @@ import dagster as dg
 import purehealth_pipelines.forecasting.definitions as forecasting
 import purehealth_pipelines.live.definitions as live
 import purehealth_pipelines.marts.definitions as marts
+import purehealth_pipelines.monitoring.sensors as monitoring
 import purehealth_pipelines.quality.definitions as quality
 import purehealth_pipelines.reports.assets as reports
 import purehealth_pipelines.sources.definitions as sources
@@ -25,5 +26,16 @@ defs = dg.Definitions.merge(
     marts.defs,
     forecasting.defs,
     reports.defs,
-    dg.Definitions(resources={"warehouse": WarehouseResource()}),
+    monitoring.defs,
+    # In-process: each of our runs is one or a few light steps that mostly wait on PostgreSQL. The default
+    # multiprocess executor started a Python process per step (5-10 s each on 2 cores, seen in the soak), so
+    # a live tick took 30-120 s to reach the marts; in-process the whole chain is a few seconds.
+    # Runs print to the console of whoever launched them (`dagster dev`, the daemon) at INFO, not DEBUG: the
+    # live path starts a run a minute, and its engine events flooded the demo's console. The UI's run logs
+    # keep every event whatever this level.
+    dg.Definitions(
+        resources={"warehouse": WarehouseResource()},
+        executor=dg.in_process_executor,
+        loggers={"console": dg.colored_console_logger.configured({"log_level": "INFO"})},
+    ),
 )

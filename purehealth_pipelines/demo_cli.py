@@ -11,22 +11,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from purehealth_pipelines import settings
 
 # How much history the demo materialises, per partition cadence (the partitions' cron schedule).
 DEMO_WS_TOKEN = os.environ.get("PUREHEALTH_DEMO_WS_TOKEN", "demo-token")
+DEMO_API_PORT = 8080  # `purehealth api`: the dashboard and the read API
 DEMO_WINDOWS = {"@yearly": 3, "@monthly": 12, "@weekly": 4, "@daily": 14, "@hourly": 48}
 
 
@@ -124,6 +128,8 @@ class StepResult:
     success: bool
     run_id: str
     row_counts: dict[str, int]
+    checks_run: int = 0
+    checks_failed: list[str] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -135,39 +141,54 @@ def run_pipeline(
 ) -> list[StepResult]:
     """Materialise every asset of `defs` over its demo window, one run per asset, in dependency order."""
     steps = plan(defs)
-    assets = list(defs.assets or [])
+    # The asset checks go with the assets: selecting an asset then runs its checks in the same run (without
+    # them in the list, the raw sources' great-expectations suites never ran in the demo).
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     bound = dict(defs.resources or {}) | dict(resources or {})
     results = []
     progress = tqdm(steps, desc="demo", unit="asset", disable=quiet)
-    for step in progress:
-        progress.set_postfix_str(step.asset_key.to_user_string())
-        tags = {"purehealth/demo": "true"}
-        if step.first_partition is not None:
-            tags |= {
-                "dagster/asset_partition_range_start": step.first_partition,
-                "dagster/asset_partition_range_end": step.last_partition,
-            }
-        result = dg.materialize(
-            assets,
-            selection=[step.asset_key],
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
-            resources=bound,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        row_counts = {}
-        for event in result.get_asset_materialization_events():
-            materialization = event.materialization
-            count = materialization.metadata.get("dagster/row_count") if materialization else None
-            if count is not None:
-                row_counts[materialization.partition or "-"] = int(count.value)
-        results.append(StepResult(step, result.success, result.run_id, row_counts))
-        if not quiet:
-            status = "ok" if result.success else "FAILED"
-            rows = sum(row_counts.values()) if len(row_counts) <= 1 else max(row_counts.values())
-            tqdm.write(f"{status:>6}  {step.label}  rows={rows:,}  run {result.run_id[:8]}")
+    # Log lines from runs go through tqdm.write, above the bar, instead of breaking it in two.
+    with logging_redirect_tqdm(loggers=[logging.root, logging.getLogger("dagster")]):
+        for step in progress:
+            progress.set_postfix_str(step.asset_key.to_user_string())
+            results.append(_materialize_step(step, assets, instance, bound, quiet))
     return results
+
+
+def _materialize_step(
+    step: DemoStep, assets: list, instance: dg.DagsterInstance, bound: dict[str, object], quiet: bool
+) -> StepResult:
+    """One asset (with its checks) over its demo window, in one single-run backfill."""
+    tags = {"purehealth/demo": "true"}
+    if step.first_partition is not None:
+        tags |= {
+            "dagster/asset_partition_range_start": step.first_partition,
+            "dagster/asset_partition_range_end": step.last_partition,
+        }
+    result = dg.materialize(
+        assets,
+        selection=[step.asset_key],
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+        resources=bound,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    row_counts = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        count = materialization.metadata.get("dagster/row_count") if materialization else None
+        if count is not None:
+            row_counts[materialization.partition or "-"] = int(count.value)
+    checks = [c for c in result.get_asset_check_evaluations() if c.asset_key == step.asset_key]
+    failed_checks = [c.check_name for c in checks if not c.passed]
+    if not quiet:
+        status = "ok" if result.success else "FAILED"
+        rows = sum(row_counts.values()) if len(row_counts) <= 1 else max(row_counts.values())
+        verdict = f"  checks {len(checks) - len(failed_checks)}/{len(checks)} passed" if checks else ""
+        failed = f" (failed: {', '.join(failed_checks)})" if failed_checks else ""
+        tqdm.write(f"{status:>6}  {step.label}  rows={rows:,}{verdict}{failed}  run {result.run_id[:8]}")
+    return StepResult(step, result.success, result.run_id, row_counts, len(checks), failed_checks)
 
 
 def seed_live_history(days: int, quiet: bool) -> int:
@@ -201,12 +222,52 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.sensor_days > 0:
         seed_live_history(args.sensor_days, args.quiet)
     instance = dg.DagsterInstance.get()
+    scoring_from = _warehouse_now()
     results = run_pipeline(location.defs, instance, quiet=args.quiet)
+    # core/readings was just materialised over everything landed before `scoring_from`: the live sensor
+    # starts there instead of re-scoring every seeded day in the UI's first minutes (14 queued runs).
+    start_live_sensor_from(scoring_from, settings.project_root() / "workspace.yaml", dict(os.environ))
     failures = [r.step.label for r in results if not r.success]
-    print(f"\nDemo pipeline: {len(results) - len(failures)} of {len(results)} assets materialised.")
+    checks = sum(r.checks_run for r in results)
+    failed_checks = [name for r in results for name in r.checks_failed]
+    print(
+        f"\nDemo pipeline: {len(results) - len(failures)} of {len(results)} assets materialised;"
+        f" {checks - len(failed_checks)} of {checks} asset checks passed."
+    )
+    for name in failed_checks:
+        print(f"  check failed: {name} (see the asset's Checks tab in the Dagster UI)")
     for label in failures:
         print(f"  failed: {label} (see its run in the Dagster UI)")
     return 1 if failures else 0
+
+
+def _warehouse_now() -> datetime:
+    import psycopg
+
+    with psycopg.connect(settings.warehouse_url()) as conn:
+        return conn.execute("SELECT now()").fetchone()[0]
+
+
+def start_live_sensor_from(cursor: datetime, workspace: Path, env: dict[str, str]) -> None:
+    """Set the live sensor's high-water mark (what `dagster sensor cursor` does) and keep it running.
+
+    Setting a cursor stores the sensor's state, which then overrides its default "running", so it is started
+    explicitly too.
+    """
+    from purehealth_pipelines.live.sensor import raw_sensor_readings_sensor
+
+    name = raw_sensor_readings_sensor.name
+    for command in (["cursor", name, "--set", cursor.isoformat()], ["start", name]):
+        done = subprocess.run(
+            [sys.executable, "-m", "dagster", "sensor", *command, "-w", str(workspace)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=workspace.parent,
+        )
+        if done.returncode != 0 and "already running" not in done.stdout + done.stderr:
+            raise RuntimeError(f"dagster sensor {command[0]} {name}: {(done.stderr or done.stdout)[-400:]}")
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
@@ -214,25 +275,42 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-# Schedules switched on for the demo only: `demo run` trained the models, so the 15-minute forecast issue has
-# something to issue and dashboards on the WebSocket see forecasts arrive. (Everything else stays as an
-# operator would find it in a new deployment: schedules off, the live and marts sensors on.)
-DEMO_SCHEDULES = ("live_forecast_job_schedule",)
+# What a running demo switches on, and says so. In demo mode (offline publishers) every schedule: the
+# government pulls keep the demo's sources moving day by day, the features/training/backtest jobs retrain the
+# models on the data that keeps arriving (otherwise they are trained once by `demo run` and never again),
+# the 15-minute and daily forecast issues publish, climatology and maintenance run as in production. With
+# live sources only the forecasting schedules are started: pulling real publishers is an operator's decision.
+LIVE_MODE_DEMO_SCHEDULES = (
+    "forecast_features_job_schedule",
+    "forecast_training_job_schedule",
+    "live_forecast_job_schedule",
+    "daily_forecast_job_schedule",
+)
 
 
 def _start_demo_schedules() -> None:
-    for name in DEMO_SCHEDULES:
+    from purehealth_pipelines.sources.resources import env_mode
+
+    demo_mode = env_mode() == "demo"
+    names = ["--start-all"] if demo_mode else list(LIVE_MODE_DEMO_SCHEDULES)
+    for name in names:
         done = subprocess.run(
             [sys.executable, "-m", "dagster", "schedule", "start", name, "-w", "workspace.yaml"],
             cwd=settings.project_root(),
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=300,
         )
-        if done.returncode == 0 or "already running" in done.stdout + done.stderr:
-            print(f"schedule {name}: on (turn it off in the UI's Automation tab)")
-        else:
+        if done.returncode != 0 and "already running" not in done.stdout + done.stderr:
             print(f"warning: could not start schedule {name}: {(done.stderr or done.stdout).strip()[-300:]}")
+    if demo_mode:
+        print(
+            "Schedules: all on (demo sources) — government pulls, satellite, climatology, feature building,"
+            " model training and backtests, forecast issues (15 min / daily), maintenance. Turn any off in"
+            " the UI's Automation tab."
+        )
+    else:
+        print(f"Schedules on (live sources): {', '.join(LIVE_MODE_DEMO_SCHEDULES)}; the pulls stay off.")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -242,6 +320,9 @@ def serve(args: argparse.Namespace) -> int:
     commands = [
         [
             sys.executable,
+            # `dagster dev` itself warns that `dg dev` supersedes it; dg is not part of this install.
+            "-W",
+            "ignore:Function `dev_command` is superseded",
             "-m",
             "dagster",
             "dev",
@@ -270,6 +351,8 @@ def serve(args: argparse.Namespace) -> int:
                 "--faults",
             ],
         ]
+    # The read API and the dashboard (issue 14), reading as the analyst; its page connects to the broadcaster.
+    commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT), "--ws-token", DEMO_WS_TOKEN])
     # Each child leads its own process group, so stopping one stops everything it started.
     processes = [
         subprocess.Popen(cmd, start_new_session=True, cwd=settings.project_root()) for cmd in commands
@@ -277,6 +360,9 @@ def serve(args: argparse.Namespace) -> int:
     if len(commands) > 1:
         print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
         print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
+    print(
+        f"Dashboard: http://127.0.0.1:{DEMO_API_PORT}/  (read API docs: http://127.0.0.1:{DEMO_API_PORT}/docs)"
+    )
     print(f"Dagster UI on http://{args.host}:{args.port}; {len(processes)} processes running; Ctrl-C stops.")
     stop_requested: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager stopping us

@@ -11,7 +11,6 @@ from pathlib import Path
 
 DEFAULT_WAREHOUSE_URL = "postgresql://purehealth:purehealth@127.0.0.1:5432/purehealth"
 # dagster-postgres needs the psycopg2 driver named explicitly under SQLAlchemy 2.1 (stack_notes.md).
-DEFAULT_DAGSTER_STORAGE_URL = "postgresql+psycopg2://purehealth:purehealth@127.0.0.1:5432/purehealth_dagster"
 
 
 def warehouse_url() -> str:
@@ -41,7 +40,6 @@ def use_project_dagster_instance() -> None:
     unless the environment already says otherwise — what the Makefile exports, for commands run without it.
     """
     os.environ.setdefault("DAGSTER_HOME", str(project_root()))
-    os.environ.setdefault("PUREHEALTH_DAGSTER_STORAGE_URL", DEFAULT_DAGSTER_STORAGE_URL)
 
 
 def shared_data_dir() -> Path:

@@ -8,16 +8,26 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+TABLE_COLUMNS_SQL = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum)
+  FROM pg_attribute a
+ WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum
+"""
 
-def table_schema_metadata(frame: pd.DataFrame, descriptions: dict[str, str] | None = None) -> dict[str, Any]:
-    """`dagster/column_schema` for a DataFrame, so the UI shows the table's columns, types and (when given)
-    what each column means."""
-    descriptions = descriptions or {}
+
+def table_schema_metadata(warehouse: Any, table: str) -> dict[str, Any]:
+    """`dagster/column_schema` of a warehouse table: its columns, their SQL types and descriptions.
+
+    The descriptions are the columns' COMMENTs (migration 0530): one home that psql's \\d+, BI tools and the
+    Dagster UI all show, instead of a copy per asset that drifts from the table.
+    """
+    with warehouse.connect() as conn:
+        rows = conn.execute(TABLE_COLUMNS_SQL, (table,)).fetchall()
     columns = [
-        dg.TableColumn(name=str(name), type=str(dtype), description=descriptions.get(str(name)))
-        for name, dtype in frame.dtypes.items()
+        dg.TableColumn(name=name, type=sql_type, description=comment) for name, sql_type, comment in rows
     ]
-    return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+    return {"dagster/column_schema": dg.TableSchema(columns=columns), "dagster/table_name": table}
 
 
 def json_safe(value: Any) -> Any:

@@ -189,3 +189,19 @@ def test_retention_drops_only_expired_sensor_chunks(module_warehouse_url: str) -
         left = wh.read_frame("SELECT min(ts) AS first FROM raw.sensor_readings WHERE station_id = 'T-RET'")
         assert left["first"].iloc[0] >= recent
     assert actions["core.readings"].method == "keep forever"
+
+
+def test_every_column_analysts_and_operators_read_has_a_description(warehouse_url: str) -> None:
+    """Column COMMENTs are the one home of column descriptions (psql \\d+, BI tools, Dagster's schemas)."""
+    with psycopg.connect(warehouse_url) as conn:
+        missing = conn.execute(
+            """SELECT n.nspname || '.' || c.relname || '.' || a.attname
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname IN ('raw', 'core', 'mart', 'ml', 'ref') AND c.relkind IN ('r', 'p')
+                  AND a.attnum > 0 AND NOT a.attisdropped AND col_description(c.oid, a.attnum) IS NULL
+                  AND NOT (c.relname = 'forecast_features'
+                           AND a.attname NOT IN ('station_id', 'parameter', 'ts'))
+                ORDER BY 1"""
+        ).fetchall()
+    assert [m[0] for m in missing] == [], ", ".join(m[0] for m in missing)

@@ -36,7 +36,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -89,6 +89,8 @@ class BroadcasterConfig:
     max_pending_bytes: int = 4 * 1024 * 1024
     send_buffer_bytes: int = 0
     replay_limit: int = 10_000
+    health_interval_s: float = 5.0  # how often ops.sensor_health is polled for online/offline transitions
+    stations_refresh_s: float = 60.0  # how often the list of known stations (ref.stations) is re-read
 
 
 @dataclass(eq=False)
@@ -123,9 +125,14 @@ class Broadcaster:
             "clients_connected_total": 0,
             "notifications_refused_total": 0,
         }
+        self.counters["station_health_total"] = 0
         self.notify_secret: bytes | None = None
         self.listening = False
         self.ready = asyncio.Event()
+        self.known_stations: frozenset[str] | None = None  # None until first read: nothing is refused
+        self.stations_read_at = 0.0
+        self.stations_lock = asyncio.Lock()  # one ref.stations read at a time, however many clients connect
+        self.health: dict[str, dict] = {}  # station_id -> {status, last_seen, ...} from ops.sensor_health
 
     # --- routing ------------------------------------------------------------------------------------------
     def subscribe(self, client: Client, stations: list[str] | str) -> None:
@@ -315,6 +322,7 @@ class Broadcaster:
                     await conn.execute(f"LISTEN {READINGS_CHANNEL}")
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     self.listening = True
+                    await self.refresh_stations(force=True)
                     self.ready.set()
                     delay = 0.5
                     log.info("listening on %s and %s", READINGS_CHANNEL, EVENTS_CHANNEL)
@@ -325,6 +333,90 @@ class Broadcaster:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    # --- stations and their health ------------------------------------------------------------------------
+    async def refresh_stations(self, force: bool = False) -> frozenset[str] | None:
+        """ref.stations ids, re-read at most every `stations_refresh_s` (or now when `force`)."""
+        now = time.monotonic()
+        if (
+            force
+            or self.known_stations is None
+            or now - self.stations_read_at > self.config.stations_refresh_s
+        ):
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.config.database_url, autocommit=True
+                ) as conn:
+                    cursor = await conn.execute("SELECT station_id FROM ref.stations")
+                    self.known_stations = frozenset(row[0] for row in await cursor.fetchall())
+                self.stations_read_at = now
+            except psycopg.Error as exc:
+                log.warning("could not read ref.stations (%s); station ids are not checked meanwhile", exc)
+        return self.known_stations
+
+    async def unknown_stations(self, stations: list[str]) -> list[str]:
+        """The ids not in ref.stations (re-read once if any look unknown, so a new station is accepted)."""
+        known = await self.refresh_stations()
+        if known is None:
+            return []
+        unknown = [s for s in stations if s not in known]
+        if unknown and time.monotonic() - self.stations_read_at > 5:
+            known = await self.refresh_stations(force=True) or known
+            unknown = [s for s in stations if s not in known]
+        return sorted(set(unknown))
+
+    async def poll_health(self) -> None:
+        """Announce sensor online/offline transitions from ops.sensor_health (kept by the bridge).
+
+        The bridge marks a station online with each message it lands and offline after `--offline-after` of
+        silence (its once-a-minute check); this turns those row changes into `station_health` messages for
+        the station's subscribers. The first read is the baseline: no message for the state clients get on
+        asking `{"action": "stations"}`.
+        """
+        first = True
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.config.database_url, autocommit=True
+                ) as conn:
+                    while True:
+                        cursor = await conn.execute(
+                            """SELECT station_id, status, last_seen, last_reading_ts, offline_since
+                                 FROM ops.sensor_health"""
+                        )
+                        current = {
+                            row[0]: {
+                                "type": "station_health",
+                                "station_id": row[0],
+                                "status": row[1],
+                                "last_seen": row[2].isoformat() if row[2] else None,
+                                "last_reading_ts": row[3].isoformat() if row[3] else None,
+                                "offline_since": row[4].isoformat() if row[4] else None,
+                            }
+                            for row in await cursor.fetchall()
+                        }
+                        if not first:
+                            for station_id, health in current.items():
+                                before = self.health.get(station_id)
+                                if before is None or before["status"] != health["status"]:
+                                    self.counters["station_health_total"] += 1
+                                    self.route(station_id, json.dumps(health, separators=(",", ":")))
+                        self.health = current
+                        first = False
+                        await asyncio.sleep(self.config.health_interval_s)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                log.warning("sensor health poll failed (%s); retrying", exc)
+                await asyncio.sleep(min(10.0, self.config.health_interval_s * 2))
+            except psycopg.errors.UndefinedTable:
+                log.warning("ops.sensor_health is missing: no station_health messages (run db migrate)")
+                return
+
+    def stations_message(self) -> dict:
+        """`{"type": "stations", "stations": [...]}`: every live-sensor station's health (ops.sensor_health).
+
+        All of them, whatever the client subscribed to: it is the list a client picks its subscriptions from.
+        """
+        return {"type": "stations", "stations": [h for _, h in sorted(self.health.items())]}
 
     async def replay(self, client: Client, request: dict) -> None:
         """What a reconnecting client missed since `since`, for its stations; then replay_complete.
@@ -352,17 +444,26 @@ class Broadcaster:
                 json.dumps({"type": "error", "error": f"replay types must be among {list(REPLAY_TYPES)}"})
             )
             return
+        by = request.get("by", "ingested")
+        if by not in ("ingested", "ts"):
+            await client.ws.send(
+                json.dumps({"type": "error", "error": "replay 'by' must be 'ingested' (default) or 'ts'"})
+            )
+            return
         scope = {"since": since, "all": stations is None, "stations": stations or [], "limit": limit}
         rows, messages = [], []
         async with await psycopg.AsyncConnection.connect(self.config.database_url, autocommit=True) as conn:
             if "reading" in types:
+                # by "ingested": what was committed after `since` (a reconnecting client's catch-up); by "ts":
+                # readings measured after `since` (history), whatever their commit time.
+                column = "ingested_at" if by == "ingested" else "ts"
                 cursor = await conn.execute(
-                    """SELECT station_id, ts, parameters, "values", sensor_id, seq, ingested_at
-                         FROM raw.sensor_messages
-                        WHERE ingested_at > %(since)s
-                          AND (%(all)s OR station_id = ANY(%(stations)s))
-                        ORDER BY ingested_at, station_id, ts
-                        LIMIT %(limit)s""",
+                    f"""SELECT station_id, ts, parameters, "values", sensor_id, seq, ingested_at
+                          FROM raw.sensor_messages
+                         WHERE {column} > %(since)s
+                           AND (%(all)s OR station_id = ANY(%(stations)s))
+                         ORDER BY {column}, station_id, ts
+                         LIMIT %(limit)s""",
                     scope,
                 )
                 rows = await cursor.fetchall()
@@ -383,14 +484,20 @@ class Broadcaster:
             if seq is not None:
                 message["seq"] = seq
             messages.append(message)
-        until = rows[-1][6].isoformat() if rows else since.isoformat()
+        last = rows[-1] if rows else None
+        until = (last[6] if by == "ingested" else last[1]).isoformat() if last else since.isoformat()
         if messages:
             await client.ws.send(json.dumps(messages, separators=(",", ":")))
+        counts = {kind: sum(1 for m in messages if m["type"] == kind) for kind in REPLAY_TYPES}
         await client.ws.send(
             json.dumps(
                 {
                     "type": "replay_complete",
-                    "count": len(messages),
+                    "count": counts["reading"],  # readings, as documented; the other kinds beside it
+                    "alerts": counts["alert"],
+                    "forecasts": counts["forecast"],
+                    "messages": len(messages),
+                    "by": by,
                     "until": until,
                     "truncated": len(rows) == limit,
                 }
@@ -434,15 +541,31 @@ class Broadcaster:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_bytes)
         client = Client(ws=ws, name=getattr(ws, "purehealth_client", "?"))
         stations_param = (parse_qs(urlsplit(ws.request.path).query).get("stations") or [""])[0]
-        if stations_param:
-            self.subscribe(client, "*" if stations_param == "*" else stations_param.split(","))
+        requested = [] if stations_param in ("", "*") else [s for s in stations_param.split(",") if s]
+        unknown = await self.unknown_stations(requested) if requested else []
+        if stations_param == "*":
+            self.subscribe(client, "*")
+        elif requested:
+            self.subscribe(client, [s for s in requested if s not in unknown])
         self.clients.add(client)
         self.counters["clients_connected_total"] += 1
         sender = asyncio.create_task(self.sender(client))
         try:
-            await ws.send(
-                json.dumps({"type": "hello", "client": client.name, "stations": self._describe(client)})
-            )
+            hello = {
+                "type": "hello",
+                "client": client.name,
+                "stations": self._describe(client),
+                "server_time": datetime.now(UTC).isoformat(),
+            }
+            if not stations_param:
+                # Documented default: no `stations` = subscribed to nothing yet. Said here, not left silent.
+                hello["notice"] = (
+                    "subscribed to no station: connect with ?stations=A,B or ?stations=*, or send "
+                    '{"action": "subscribe", "stations": [...] | "*"}'
+                )
+            await ws.send(json.dumps(hello))
+            if unknown:
+                await ws.send(json.dumps(self._unknown_error(unknown)))
             async for raw in ws:
                 await self.on_client_message(client, raw)
         except ConnectionClosed:
@@ -452,6 +575,14 @@ class Broadcaster:
             client.dropped = True
             client.wake.set()
             sender.cancel()
+
+    @staticmethod
+    def _unknown_error(unknown: list[str]) -> dict:
+        return {
+            "type": "error",
+            "error": f"unknown station(s), not subscribed: {', '.join(unknown)}",
+            "unknown_stations": unknown,
+        }
 
     @staticmethod
     def _describe(client: Client) -> list[str] | str:
@@ -471,15 +602,28 @@ class Broadcaster:
             ):
                 await client.ws.send(json.dumps({"type": "error", "error": "stations must be a list or '*'"}))
                 return
+            unknown = (
+                await self.unknown_stations(stations) if action == "subscribe" and stations != "*" else []
+            )
+            if unknown:
+                stations = [s for s in stations if s not in unknown]
             (self.subscribe if action == "subscribe" else self.unsubscribe)(client, stations)
             await client.ws.send(json.dumps({"type": "subscribed", "stations": self._describe(client)}))
+            if unknown:
+                await client.ws.send(json.dumps(self._unknown_error(unknown)))
+        elif action == "stations":
+            await client.ws.send(json.dumps(self.stations_message(), separators=(",", ":")))
         elif action == "replay":
             await self.replay(client, request)
         else:
             await client.ws.send(json.dumps({"type": "error", "error": f"unknown action {action!r}"}))
 
     async def serve(self, stop: asyncio.Future | None = None) -> None:
-        tasks = [asyncio.create_task(self.listener()), asyncio.create_task(self.flusher())]
+        tasks = [
+            asyncio.create_task(self.listener()),
+            asyncio.create_task(self.flusher()),
+            asyncio.create_task(self.poll_health()),
+        ]
         async with serve(
             self.handler,
             self.config.host,

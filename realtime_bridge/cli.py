@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 
 from purehealth_pipelines import settings
+from realtime_bridge.simulator import DEFAULT_SEED
 
 
 def _bridge(args: argparse.Namespace) -> int:
@@ -70,8 +71,10 @@ def _simulate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         faults=args.faults,
         topic_root=args.topic_root,
-        seed=args.seed,
+        seed=None if args.seed == -1 else args.seed,
         heartbeat_every_s=args.heartbeat_every,
+        do_drop_every_s=args.do_drop_every,
+        fault_log=args.fault_log,
     )
     return run_simulator(config)
 
@@ -190,8 +193,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="publish realistic sensor readings for registered stations (optionally with faults)",
         description=(
             "Publish readings for N stations from ref.stations at R messages/s in total for S seconds:"
-            " diurnal DO and temperature, noise; with --faults also drift, spikes, stuck sensors, dropouts"
-            " and malformed messages. Heartbeats on /status."
+            " diurnal DO and temperature, noise; with --faults also drift, spikes, stuck sensors, dropouts,"
+            " DO drops (anoxia) and malformed messages. Heartbeats on /status. Station levels come from"
+            " --seed, so with the default seed live readings continue the history `purehealth demo run`"
+            " seeded."
         ),
     )
     _common(simulate)
@@ -205,7 +210,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument(
         "--faults", action="store_true", help="inject drift/spikes/stuck/dropouts/malformed"
     )
-    simulate.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the station models (default {DEFAULT_SEED}, the demo history's: live readings "
+        "continue the history `make demo` seeded; -1 = random levels)",
+    )
+    simulate.add_argument(
+        "--fault-log",
+        metavar="PATH",
+        help="with --faults: append one JSON line {station_id, ts, parameter, fault} per injected fault",
+    )
+    simulate.add_argument(
+        "--do-drop-every",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="with --faults: every S seconds one station's DO falls to 0.8-2 mg/L for 90 s (default 600)",
+    )
     simulate.add_argument(
         "--heartbeat-every", type=float, default=30.0, help="heartbeat period per station (s)"
     )

@@ -26,8 +26,19 @@ IST = timedelta(hours=5, minutes=30)
 PARAMETERS = ("temp_c", "do_mg_l", "ph", "ec_us_cm", "turbidity_ntu")
 
 
+DEFAULT_SEED = 42  # the demo's sensor history and the live simulator share it, so live continues history
+DO_DROP_SECONDS = 90.0  # how long an injected DO drop (anoxia event) lasts
+
+
 @dataclass
 class StationModel:
+    """One station's sonde: levels fixed by (seed, station_id), so history and live traffic agree.
+
+    The levels come from their own generator, drawn once from the seed and the station id; noise and faults
+    from another. So a station's live readings continue the history the demo seeded (same level, same
+    diurnal phase, same noise) whatever was drawn before, and clean simulated data stays clean.
+    """
+
     station_id: str
     rng: random.Random
     temp_mean: float
@@ -39,23 +50,27 @@ class StationModel:
     drift_per_hour: float = 0.0
     stuck_value: float | None = None
     silent_until: float = 0.0
+    do_drop_until: float = 0.0
+    spike_probability: float = 0.01
     started: float = field(default_factory=time.monotonic)
+    last_faults: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, station_id: str, seed: int | None) -> StationModel:
-        rng = random.Random(f"{seed}:{station_id}" if seed is not None else None)
+    def create(cls, station_id: str, seed: int | None = DEFAULT_SEED) -> StationModel:
+        levels = random.Random(f"{seed}:{station_id}:levels" if seed is not None else None)
         return cls(
             station_id=station_id,
-            rng=rng,
-            temp_mean=rng.uniform(24.0, 30.0),
-            do_mean=rng.uniform(5.0, 8.0),
-            ph_mean=rng.uniform(7.2, 8.2),
-            ec_mean=rng.uniform(250.0, 900.0),
-            turbidity_mean=rng.uniform(5.0, 60.0),
+            rng=random.Random(f"{seed}:{station_id}:noise" if seed is not None else None),
+            temp_mean=levels.uniform(24.0, 30.0),
+            do_mean=levels.uniform(5.0, 8.0),
+            ph_mean=levels.uniform(7.2, 8.2),
+            ec_mean=levels.uniform(250.0, 900.0),
+            turbidity_mean=levels.uniform(5.0, 60.0),
         )
 
-    def values(self, at: datetime, faults: bool) -> dict[str, float]:
-        local_hour = ((at + IST).hour + (at + IST).minute / 60.0) % 24
+    def clean_values(self, at: datetime) -> dict[str, float]:
+        """What a healthy sonde reads at `at`: diurnal cycles plus sensor noise."""
+        local_hour = ((at + IST).hour + (at + IST).minute / 60.0 + (at + IST).second / 3600.0) % 24
         daylight = math.sin(2 * math.pi * (local_hour - 9.0) / 24.0)  # peaks at 15:00 IST
         rng = self.rng
         temp = self.temp_mean + 1.5 * daylight + rng.gauss(0, 0.05)
@@ -64,26 +79,41 @@ class StationModel:
         ph = self.ph_mean + 0.2 * daylight + rng.gauss(0, 0.02)
         ec = self.ec_mean * (1 + rng.gauss(0, 0.01))
         turbidity = max(0.1, self.turbidity_mean * math.exp(rng.gauss(0, 0.1)))
+        return {"temp_c": temp, "do_mg_l": do, "ph": ph, "ec_us_cm": ec, "turbidity_ntu": turbidity}
+
+    def values(self, at: datetime, faults: bool, now_mono: float | None = None) -> dict[str, float]:
+        """Readings at `at`; with `faults`, injected ones are named in `last_faults` (parameter -> kind)."""
+        values = self.clean_values(at)
+        self.last_faults = {}
         if faults:
-            hours = (time.monotonic() - self.started) / 3600.0
-            do -= self.drift_per_hour * hours * 3600  # compressed: a simulated minute is an hour of drift
-            if rng.random() < 0.01:
-                turbidity *= rng.uniform(5, 20)  # spike
+            now_mono = time.monotonic() if now_mono is None else now_mono
+            rng = self.rng
+            if self.drift_per_hour:
+                hours = (now_mono - self.started) / 3600.0
+                values["do_mg_l"] -= self.drift_per_hour * hours  # a fouling membrane reads ever lower
+                self.last_faults["do_mg_l"] = "drift"
+            if rng.random() < self.spike_probability:
+                values["turbidity_ntu"] *= rng.uniform(5, 20)
+                self.last_faults["turbidity_ntu"] = "spike"
             if self.stuck_value is not None:
-                do = self.stuck_value
+                values["do_mg_l"] = self.stuck_value
+                self.last_faults["do_mg_l"] = "stuck"
+            if now_mono < self.do_drop_until:
+                values["do_mg_l"] = rng.uniform(0.8, 2.0)  # anoxia: what an operator must be told about
+                self.last_faults["do_mg_l"] = "do_drop"
         return {
-            "temp_c": round(temp, 2),
-            "do_mg_l": round(max(0.0, do), 2),
-            "ph": round(ph, 2),
-            "ec_us_cm": round(ec, 1),
-            "turbidity_ntu": round(turbidity, 1),
+            "temp_c": round(values["temp_c"], 2),
+            "do_mg_l": round(max(0.0, values["do_mg_l"]), 2),
+            "ph": round(values["ph"], 2),
+            "ec_us_cm": round(values["ec_us_cm"], 1),
+            "turbidity_ntu": round(values["turbidity_ntu"], 1),
         }
 
-    def message(self, at: datetime, faults: bool = False) -> bytes:
+    def message(self, at: datetime, faults: bool = False, now_mono: float | None = None) -> bytes:
         self.seq += 1
         payload = {
             "ts": at.isoformat(timespec="milliseconds"),
-            "values": self.values(at, faults),
+            "values": self.values(at, faults, now_mono),
             "sensor_id": f"{self.station_id}-sonde",
             "seq": self.seq,
         }
@@ -200,19 +230,31 @@ class SimulatorConfig:
     duration_s: float = 60.0
     faults: bool = False
     topic_root: str = "purehealth/v1"
-    seed: int | None = None
+    seed: int | None = DEFAULT_SEED
     heartbeat_every_s: float = 30.0
+    do_drop_every_s: float = 600.0  # with faults: one station's DO falls to anoxic levels this often
+    fault_log: str | None = None  # with faults: JSON lines {station_id, ts, parameter, fault} per injection
+    stations_only: tuple[str, ...] = ()  # simulate exactly these stations instead of the first N
+
+
+def _fault_lines(model: StationModel, at: datetime) -> list[str]:
+    return [
+        json.dumps({"station_id": model.station_id, "ts": at.isoformat(timespec="milliseconds"),
+                    "parameter": parameter, "fault": kind})
+        for parameter, kind in model.last_faults.items()
+    ]  # fmt: skip
 
 
 def registered_stations(url: str, limit: int) -> list[str]:
-    """The first `limit` active stations of ref.stations (IOT network first)."""
+    """The first `limit` active live-sensor stations of ref.stations (only those may publish)."""
     import psycopg
+
+    from realtime_bridge.validation import LIVE_NETWORK
 
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT station_id FROM ref.stations WHERE active"
-            " ORDER BY (network <> 'IOT'), station_id LIMIT %s",
-            (limit,),
+            "SELECT station_id FROM ref.stations WHERE active AND network = %s ORDER BY station_id LIMIT %s",
+            (LIVE_NETWORK, limit),
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -221,15 +263,15 @@ def run_simulator(config: SimulatorConfig) -> int:
     import paho.mqtt.client as mqtt
     from tqdm import tqdm
 
-    stations = registered_stations(config.database_url, config.stations)
+    stations = list(config.stations_only) or registered_stations(config.database_url, config.stations)
     if not stations:
-        log.error("ref.stations is empty: load the registry first (the stations asset, or insert rows)")
+        log.error("ref.stations has no live (IOT) station: load the registry first (the stations asset)")
         return 1
     models = [StationModel.create(s, config.seed) for s in stations]
     rng = random.Random(config.seed)
     if config.faults:
         for model in rng.sample(models, max(1, len(models) // 10)):
-            model.drift_per_hour = 0.5 / 3600
+            model.drift_per_hour = 0.5  # mg/L per hour
         for model in rng.sample(models, max(1, len(models) // 10)):
             model.stuck_value = round(model.do_mean, 2)
     client = mqtt.Client(
@@ -249,11 +291,14 @@ def run_simulator(config: SimulatorConfig) -> int:
     )
     interval = 1.0 / config.rate if config.rate > 0 else 1.0
     started = time.monotonic()
+    fault_log = open(config.fault_log, "a", encoding="utf-8") if config.faults and config.fault_log else None  # noqa: SIM115
+    next_do_drop = started + min(config.do_drop_every_s, config.duration_s / 2)
     next_heartbeat = {m.station_id: started for m in models}
     sent = malformed = 0
     last = None
     total = int(config.duration_s * config.rate)
-    with tqdm(total=total, unit="msg", desc="publishing") as bar:
+    # disable=None: a bar on a terminal, nothing in a log file (one line per update there)
+    with tqdm(total=total, unit="msg", desc="publishing", disable=None) as bar:
         index = 0
         while sent < total:
             target = started + sent * interval
@@ -280,11 +325,21 @@ def run_simulator(config: SimulatorConfig) -> int:
                 continue  # dropout: the station is silent
             if config.faults and rng.random() < 0.001:
                 model.silent_until = now_mono + rng.uniform(5, 30)
+            if config.faults and now_mono >= next_do_drop:
+                next_do_drop = now_mono + config.do_drop_every_s
+                victim = rng.choice(
+                    [m for m in models if m.stuck_value is None and not m.drift_per_hour] or models
+                )
+                victim.do_drop_until = now_mono + DO_DROP_SECONDS
+                log.info("injecting a DO drop at %s for %.0f s", victim.station_id, DO_DROP_SECONDS)
             if config.faults and rng.random() < 0.01:
                 _, payload = malformed_payload(rng, at)
                 malformed += 1
             else:
-                payload = model.message(at, config.faults)
+                payload = model.message(at, config.faults, now_mono)
+                if fault_log is not None and model.last_faults:
+                    fault_log.write("\n".join(_fault_lines(model, at)) + "\n")
+                    fault_log.flush()
             last = client.publish(f"{base}/readings", payload, qos=1)
             sent += 1
             bar.update(1)
@@ -292,5 +347,7 @@ def run_simulator(config: SimulatorConfig) -> int:
         last.wait_for_publish(timeout=30)  # QoS 1 acks arrive in order: the last one means all are in
     client.loop_stop()
     client.disconnect()
+    if fault_log is not None:
+        fault_log.close()
     log.info("published %d messages (%d malformed) for %d stations", sent, malformed, len(models))
     return 0

@@ -2,6 +2,7 @@
 
 Run once when the public lists change: `python scripts/build_station_registry.py`. The registry is committed
 (so the project runs without shared/); this script documents where every row came from.
+Then run `python scripts/locate_stations.py`: it gives every row coordinates and a location_source.
 - NWMP: station codes and names of Maharashtra river stations in CPCB's NWMP tables 2012–2023; the most
   recent name wins when a code was spelled several ways. River and district are parsed from the name.
 - CWC: Central Water Commission water-quality stations (India-WRIS), with coordinates.
@@ -248,7 +249,7 @@ def main() -> None:
     registry["designated_best_use"] = None
     out = ROOT / "purehealth_pipelines" / "stations" / "stations.csv"
     registry.to_csv(out, index=False)
-    print(f"wrote {len(registry)} stations to {out}")
+    print(f"wrote {len(registry)} stations to {out}; now run scripts/locate_stations.py")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 # Local services for PureHealth Pipelines: PostgreSQL + TimescaleDB and Mosquitto.
 #
 #   scripts/services.sh up      install what is missing, configure, start (idempotent; safe to run twice)
+#   scripts/services.sh tools   install npm and Chromium (dashboard assets and browser tests) if missing
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh down    stop both services
 #
@@ -251,10 +252,20 @@ cmd_down() {
   cmd_status
 }
 
+cmd_tools() {
+  # What the dashboard needs beside the services: npm (bundles its JS libraries at setup time) and Debian's
+  # Chromium (the browser tests drive it through Playwright's executable_path; no browser download).
+  local wanted=(chromium chromium-driver)
+  command -v npm >/dev/null || wanted+=(npm)
+  apt_install "${wanted[@]}"
+  log "tools: $(command -v chromium || echo 'chromium missing'), npm $(npm --version 2>/dev/null || echo missing)"
+}
+
 case "${1:-up}" in
   up) cmd_up ;;
+  tools) cmd_tools ;;
   status) cmd_status ;;
   down) cmd_down ;;
   -h|--help|help) sed -n '2,12p' "$0" ;;
-  *) die "unknown command '$1' (up|status|down)" ;;
+  *) die "unknown command '$1' (up|tools|status|down)" ;;
 esac

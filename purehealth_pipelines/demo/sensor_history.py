@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from tqdm import tqdm
 
-from realtime_bridge.simulator import StationModel
+from realtime_bridge.simulator import DEFAULT_SEED, StationModel
 
 log = logging.getLogger(__name__)
 TOPIC = "purehealth/v1/stations/{station_id}/readings"
@@ -29,9 +29,12 @@ SEED_HEALTH_PORT = 9119
 
 
 def history_messages(
-    station_ids: list[str], start: datetime, end: datetime, step: timedelta, seed: int = 42
+    station_ids: list[str], start: datetime, end: datetime, step: timedelta, seed: int = DEFAULT_SEED
 ) -> list[tuple[str, bytes]]:
-    """(topic, payload) per station and step in [start, end): diurnal cycles, noise, occasional spikes."""
+    """(topic, payload) per station and step in [start, end): diurnal cycles, noise, occasional spikes.
+
+    The station models are the live simulator's (same seed): `purehealth simulate` continues this history.
+    """
     messages = []
     for station_id in station_ids:
         model = StationModel.create(station_id, seed)

@@ -72,12 +72,11 @@ def forecast_features(
     window = context.partition_time_window
     start, end = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     written = service.write_feature_partition(warehouse, start, end)
-    sample = warehouse.read_frame("SELECT * FROM ml.forecast_features LIMIT 0")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
             "window": f"[{start.isoformat()}, {end.isoformat()})",
-            **table_schema_metadata(sample),
+            **table_schema_metadata(warehouse, "ml.forecast_features"),
         }
     )
 
@@ -118,6 +117,7 @@ def forecast_models(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(s["boosters"] for s in report.trained.values()),
+            **table_schema_metadata(warehouse, "ml.models"),
             "version": report.version,
             "training_window": f"[{report.window[0].isoformat()}, {report.window[1].isoformat()})",
             "models": dg.MetadataValue.md("\n".join(lines)),
@@ -159,7 +159,7 @@ def forecast_backtests(
             "mean_skill_vs_persistence": json_safe(
                 report.table["skill_vs_persistence"].mean() if not report.table.empty else None
             ),
-            **table_schema_metadata(report.table),
+            **table_schema_metadata(warehouse, "ml.backtests"),
         }
     )
 
@@ -201,6 +201,6 @@ def forecasts(
             "preview": dg.MetadataValue.md(
                 preview.to_markdown(index=False) if not preview.empty else "_none_"
             ),
-            **table_schema_metadata(report.forecasts),
+            **table_schema_metadata(warehouse, "mart.forecasts"),
         }
     )

@@ -162,6 +162,7 @@ def raw_sensor_readings_sensor(context: dg.SensorEvaluationContext, warehouse: W
         len(keys),
         keys[:10],
     )
+    waiting = queued_partitions(context.instance, keys)
     observation = dg.AssetObservation(
         asset_key=RAW_SENSOR_READINGS,
         metadata={
@@ -172,9 +173,30 @@ def raw_sensor_readings_sensor(context: dg.SensorEvaluationContext, warehouse: W
             "partitions": dg.MetadataValue.text(", ".join(keys)),
         },
     )
+    if waiting:
+        context.log.info("already queued, not requested again: %s", sorted(waiting))
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"{key}@{tick.bound.isoformat()}", partition_key=key) for key in keys
+            dg.RunRequest(run_key=f"{key}@{tick.bound.isoformat()}", partition_key=key)
+            for key in keys
+            if key not in waiting
         ],
         asset_events=[observation],
     )
+
+
+def queued_partitions(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
+    """Partitions that already have a scoring run waiting to start.
+
+    A run reads the landing table when it starts, so a queued run will also score what landed since it was
+    requested; requesting another only piles runs up behind a slow one (seen: seven queued runs of today's
+    partition while the machine was busy, each re-scoring the same day).
+    """
+    waiting = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=live_readings_quality_job.name,
+            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+        ),
+        limit=100,
+    )
+    return {run.tags.get("dagster/partition") for run in waiting} & set(keys)

@@ -65,6 +65,7 @@ def _rollup_asset(name: str, partitions_def: dg.PartitionsDefinition, what: str)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": write.rows_written,
+                **table_schema_metadata(warehouse, rollup.table),
                 "rows_replaced": write.rows_deleted,
                 "write_seconds": round(write.seconds, 3),
             }
@@ -145,7 +146,7 @@ def station_wqi_daily_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": write.rows_written,
-            **table_schema_metadata(frame),
+            **table_schema_metadata(warehouse, "mart.station_wqi_daily"),
             "station_days_with_wqi": len(with_wqi),
             "station_days_with_lab_inputs": borrowed,
             "max_lab_age_days": max_age,
@@ -261,6 +262,7 @@ def alerts_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": opened + updated,
+            **table_schema_metadata(warehouse, "mart.alerts"),
             "opened": opened,
             "changed": updated,
             "open_alerts": int(open_now),
@@ -320,6 +322,7 @@ def station_status_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": moved,
+            **table_schema_metadata(warehouse, "mart.station_latest"),
             "future_latest_withdrawn": withdrawn,
             "sensor_health": dg.MetadataValue.json({str(k): int(v) for k, v in health.items()}),
         }

@@ -39,41 +39,6 @@ COMMON = {
     "backfill_policy": partitions.single_run,
 }
 
-SAMPLE_COLUMNS = {
-    "station_id": "ref.stations.station_id",
-    "sample_ts": "time of the sampling event (core.readings.ts of its readings)",
-    "source": "core.readings.source of the lab readings (mpcb)",
-    "do_mg_l": "accepted input: good, or censored with a bound",
-    "wqi": "CPCB/MPCB NSF-based WQI 0–100; NULL unless DO, BOD, FC and pH were all accepted",
-    "wqi_class": "WQI band letter: A ≥ 63, B 50–63, C 38–50, D/E < 38",
-    "missing_parameters": "WQI inputs this sample lacks (why no WQI); NULL when complete",
-    "excluded_inputs": "inputs present but refused: QC flag bad/missing, or censored without a bound",
-    "censored_inputs": "accepted inputs that were censored lab values, e.g. fc_mpn_100ml>",
-    "best_use_class": "CPCB designated-best-use class A–E / Below-E; NULL = undecidable",
-    "best_use_missing_parameters": "what would have to be measured to decide the best-use class",
-    "used_parameters": "the core.readings rows used: (station_id, parameter, sample_ts, source)",
-}
-MONTHLY_COLUMNS = {
-    "month": "IST midnight of the 1st of the month",
-    "samples": "lab sampling events in the month",
-    "samples_with_wqi": "of which had all four WQI inputs",
-    "wqi": "mean of the month's sample WQIs (one sample a month at MPCB stations)",
-    "best_use_class": "worst decided best-use class among the month's samples",
-    "missing_parameters": "union of the missing inputs of the month's samples without a WQI",
-}
-ANNUAL_COLUMNS = {
-    "fy_start": "IST midnight of 1 April starting the financial year",
-    "financial_year": "MPCB's label, e.g. 2025-26",
-    "wqi_mean": "mean of the year's sample WQIs (MPCB's annual WQI)",
-    "samples_class_a": "samples in WQI band A (≥ 63); _b 50–63, _c 38–50, _de < 38",
-    "designated_class": "CPCB class whose criteria the exceedances are counted against",
-    "designation_source": "ref.stations, or default (class C) where the stretch has no designation",
-    "exceedances": "per criterion of the designated class: samples exceeding it and samples measuring it",
-    "class_change": "WQI class of the mean vs the previous financial year: better / worse / same",
-    "trend": "seasonal Mann-Kendall over all financial years so far: increasing / decreasing / no trend",
-    "trend_sen_slope": "seasonal Sen's slope, WQI points per year",
-}
-
 
 @dg.asset(
     key=SAMPLE_WQI,
@@ -114,7 +79,7 @@ def sample_wqi_asset(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": write.rows_written,
-            **table_schema_metadata(frame, SAMPLE_COLUMNS),
+            **table_schema_metadata(warehouse, "mart.sample_wqi"),
             "samples_with_wqi": with_wqi,
             "samples_without_wqi": len(frame) - with_wqi,
             "missing_inputs": dg.MetadataValue.json({str(k): int(v) for k, v in missing.items()}),
@@ -153,7 +118,7 @@ def station_wqi_monthly_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": write.rows_written,
-            **table_schema_metadata(frame, MONTHLY_COLUMNS),
+            **table_schema_metadata(warehouse, "mart.station_wqi_monthly"),
             "station_months_with_wqi": len(with_wqi),
             "mean_wqi": float(with_wqi["wqi"].mean()) if len(with_wqi) else None,
             "wqi_classes": dg.MetadataValue.json(
@@ -228,7 +193,7 @@ def station_wqi_annual_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": write.rows_written,
-            **table_schema_metadata(frame, ANNUAL_COLUMNS),
+            **table_schema_metadata(warehouse, "mart.station_wqi_annual"),
             "stations": int(frame["station_id"].nunique()) if len(frame) else 0,
             "wqi_classes": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in frame["wqi_class"].value_counts(dropna=False).items()}

@@ -11,7 +11,7 @@ from purehealth_pipelines.quality.climatology import CLIMATOLOGY_STATS_SQL, clim
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import CORE_READINGS_COLUMNS, score_range
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.table_metadata import json_safe
+from purehealth_pipelines.table_metadata import json_safe, table_schema_metadata
 from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame
 
@@ -131,6 +131,7 @@ def qc_climatology(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
+            **table_schema_metadata(warehouse, "core.qc_climatology"),
             "version": version,
             "groups_seen": len(stats),
             "groups_below_min_samples": int(len(stats) - written),

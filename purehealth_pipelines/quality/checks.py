@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.gx_context import ephemeral_context
 from purehealth_pipelines.quality.qartod import QC_COLUMNS
 from purehealth_pipelines.quality.unify import CANONICAL_UNITS
 from purehealth_pipelines.resources import WarehouseResource
@@ -28,8 +29,7 @@ def validate_core_readings(frame: pd.DataFrame) -> tuple[bool, list[dict[str, An
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    context = ephemeral_context()
     source = context.data_sources.add_pandas("core_readings")
     asset = source.add_dataframe_asset("partition")
     batch_definition = asset.add_batch_definition_whole_dataframe("batch")

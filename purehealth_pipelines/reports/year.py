@@ -24,7 +24,8 @@ MONTHLY_SQL = """
 SELECT * FROM mart.station_wqi_monthly WHERE month >= %(start)s AND month < %(end)s ORDER BY station_id, month
 """
 STATIONS_SQL = """
-SELECT station_id, name, network, river, district, basin, latitude, longitude, designated_best_use
+SELECT station_id, name, network, river, district, basin, latitude, longitude, location_source,
+       designated_best_use
 FROM ref.stations
 """
 SAMPLE_NOTES_SQL = """

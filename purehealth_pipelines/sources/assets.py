@@ -53,7 +53,7 @@ def _materialize(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "parameters": ", ".join(sorted(batch.rows["parameter"].unique())) if len(batch.rows) else "",
         "facts": dg.MetadataValue.json(json_safe(batch.facts)),
         **{f"write_{k}": v for k, v in commit.write.as_metadata().items() if k != "table"},
-        **table_schema_metadata(batch.rows),
+        **table_schema_metadata(warehouse, commit.write.table),
     }
     return dg.MaterializeResult(metadata=metadata)
 

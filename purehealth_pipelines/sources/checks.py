@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from purehealth_pipelines.gx_context import ephemeral_context
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.sources import assets, cpcb_nwmp, mpcb
 from purehealth_pipelines.table_metadata import json_safe
@@ -80,8 +81,7 @@ def validate_frame(frame: pd.DataFrame, spec: SuiteSpec) -> tuple[bool, list[dic
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    context = ephemeral_context()
     batch = (
         context.data_sources.add_pandas("raw")
         .add_dataframe_asset(spec.table)

@@ -27,7 +27,11 @@ def stations(warehouse: WarehouseResource) -> dg.MaterializeResult:
             "dagster/row_count": written,
             **{f"stations_{network.lower()}": int(count) for network, count in by_network.items()},
             "with_coordinates": int(registry["latitude"].notna().sum()),
-            **table_schema_metadata(registry),
+            **{
+                f"location_{source}": int(count)
+                for source, count in registry["location_source"].value_counts().items()
+            },
+            **table_schema_metadata(warehouse, "ref.stations"),
         }
     )
 

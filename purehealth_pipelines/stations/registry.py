@@ -17,13 +17,20 @@ REGISTRY_COLUMNS = [
     "water_body_type",
     "latitude",
     "longitude",
+    "location_source",
+    "location_detail",
+    "location_uncertainty_km",
     "colocated_lab_station_id",
     "designated_best_use",
 ]
+# Where coordinates come from (migration 0700; derivation in scripts/locate_stations.py). Only "agency" and
+# "project" locations are points one can walk to; the others are approximate, "unknown" has none.
+LOCATION_SOURCES = ("agency", "project", "gazetteer", "district", "unknown")
+APPROXIMATE_SOURCES = frozenset({"gazetteer", "district"})
 
 
 def load_registry() -> pd.DataFrame:
-    """The station registry as a DataFrame; raises if ids are not unique or coordinates are out of range."""
+    """The station registry; raises on repeated ids, or on locations out of range or unexplained."""
     with (resources.files("purehealth_pipelines.stations") / "stations.csv").open() as handle:
         frame = pd.read_csv(
             handle,
@@ -36,6 +43,12 @@ def load_registry() -> pd.DataFrame:
     bad = frame[(frame["latitude"].abs() > 90) | (frame["longitude"].abs() > 180)]
     if not bad.empty:
         raise ValueError(f"coordinates out of range for {bad['station_id'].tolist()}")
+    unexplained = frame[~frame["location_source"].isin(LOCATION_SOURCES)]
+    if not unexplained.empty:
+        raise ValueError(f"location_source missing or unknown for {unexplained['station_id'].tolist()}")
+    unplaced = frame[(frame["location_source"] != "unknown") & frame["latitude"].isna()]
+    if not unplaced.empty:
+        raise ValueError(f"a location_source but no coordinates for {unplaced['station_id'].tolist()}")
     # A live station borrows BOD/FC from its co-located lab station's samples: a dangling id would silently
     # leave it without a WQI, so it is a registry error.
     colocated = frame["colocated_lab_station_id"].dropna()

@@ -4,7 +4,7 @@ Files `migrations/NNNN_name.sql` are applied in order, each in its own transacti
 `ops.schema_migrations` with a checksum; an applied file that has since changed is reported, not re-run
 (write a new migration instead). A session advisory lock makes concurrent `migrate` calls take turns.
 Number ranges keep domains apart: 0001–0099 foundation, 0100s sources, 0200s live path, 0300s quality and
-marts, 0400s forecasting.
+marts, 0400s forecasting, 0700s read API.
 """
 
 from __future__ import annotations

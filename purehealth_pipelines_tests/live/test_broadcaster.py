@@ -195,6 +195,7 @@ def test_replay_returns_missed_alerts_and_the_newest_forecast_for_the_clients_st
     url = module_warehouse_url
     prefix = unique("R").upper()
     s1, s2 = f"{prefix}-1", f"{prefix}-2"
+    add_stations(url, [s1, s2])
     now = datetime.now(UTC).replace(microsecond=0)
     since = now - timedelta(hours=1)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -230,6 +231,9 @@ def test_replay_returns_missed_alerts_and_the_newest_forecast_for_the_clients_st
                 assert len(forecasts) == 1 and forecasts[0]["station_id"] == s1
                 assert datetime.fromisoformat(forecasts[0]["issued_at"]) == now  # the newest issue only
                 assert [h["h"] for h in forecasts[0]["horizons"]] == [1, 6]
+                complete = replayed[-1]  # `count` is readings (none here), the other kinds beside it
+                assert (complete["count"], complete["alerts"], complete["forecasts"]) == (0, 1, 1)
+                assert complete["messages"] == 2
                 await client.send(
                     json.dumps({"action": "replay", "since": since.isoformat(), "types": ["x"]})
                 )
@@ -244,6 +248,7 @@ def test_replay_returns_missed_alerts_and_the_newest_forecast_for_the_clients_st
 def test_a_stalled_client_is_dropped_while_others_keep_receiving(module_warehouse_url, caplog) -> None:
     url = module_warehouse_url
     station = unique("SLOW")
+    add_stations(url, [station])
     caplog.set_level(logging.WARNING, logger="realtime_bridge.broadcaster")
 
     async def scenario() -> None:
@@ -299,3 +304,75 @@ def test_a_stalled_client_is_dropped_while_others_keep_receiving(module_warehous
 
     run(scenario())
     assert any("dropping slow client" in r.getMessage() for r in caplog.records)
+
+
+def test_protocol_gaps_no_stations_unknown_ids_station_health_and_replay_by_reading_time(
+    module_warehouse_url,
+) -> None:
+    """Issue 14: no `stations` is said, unknown ids are named, health transitions are pushed, and a replay can
+    go by reading time (a reconnect's default stays by commit time)."""
+    url = module_warehouse_url
+    prefix = unique("P").upper()
+    live, quiet = f"{prefix}-1", f"{prefix}-2"
+    add_stations(url, [live, quiet])
+    now = datetime.now(UTC).replace(microsecond=0)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO ops.sensor_health (station_id, status, last_seen) VALUES (%s, 'online', %s),
+                                                                                (%s, 'online', %s)""",
+            (live, now, quiet, now),
+        )
+        # Landed just now, measured three days ago (a backlog after start-up) and a minute ago.
+        for measured in (now - timedelta(days=3), now - timedelta(minutes=1)):
+            conn.execute(
+                """INSERT INTO raw.sensor_messages (station_id, ts, parameters, "values")
+                   VALUES (%s, %s, ARRAY['ph'], ARRAY[7.1])""",
+                (live, measured),
+            )
+
+    async def scenario() -> None:
+        _, stop, task, uri = await start(url, health_interval_s=0.2)
+        try:
+            async with connect(f"{uri}?token={TOKEN}", compression=None) as silent:
+                hello = json.loads(await silent.recv())
+                assert hello["stations"] == [] and "subscribed to no station" in hello["notice"]
+                assert datetime.fromisoformat(hello["server_time"]).tzinfo is not None
+            async with connect(f"{uri}?token={TOKEN}&stations={live},NOPE-1", compression=None) as ws:
+                assert json.loads(await ws.recv())["stations"] == [live]
+                error = json.loads(await ws.recv())
+                assert error["type"] == "error" and error["unknown_stations"] == ["NOPE-1"]
+                assert "NOPE-1" in error["error"]
+                await ws.send(json.dumps({"action": "subscribe", "stations": [quiet, "NOPE-2", "NOPE-3"]}))
+                assert json.loads(await ws.recv()) == {
+                    "type": "subscribed",
+                    "stations": sorted([live, quiet]),
+                }
+                assert json.loads(await ws.recv())["unknown_stations"] == ["NOPE-2", "NOPE-3"]
+                await ws.send(json.dumps({"action": "stations"}))
+                listed = json.loads(await ws.recv())
+                assert listed["type"] == "stations"
+                assert {(h["station_id"], h["status"]) for h in listed["stations"]} >= {
+                    (live, "online"),
+                    (quiet, "online"),
+                }
+                with psycopg.connect(url, autocommit=True) as conn:  # what the bridge's offline check does
+                    conn.execute(
+                        "UPDATE ops.sensor_health SET status = 'offline', offline_since = now() "
+                        "WHERE station_id = %s",
+                        (quiet,),
+                    )
+                pushed = await receive_until(ws, lambda m: any(x.get("type") == "station_health" for x in m))
+                health = [m for m in pushed if m.get("type") == "station_health"]
+                assert [(h["station_id"], h["status"]) for h in health] == [(quiet, "offline")]
+                since = (now - timedelta(hours=1)).isoformat()
+                for by, expected in (("ingested", 2), ("ts", 1)):
+                    await ws.send(
+                        json.dumps({"action": "replay", "since": since, "types": ["reading"], "by": by})
+                    )
+                    got = await receive_until(ws, lambda m: m and m[-1].get("type") == "replay_complete")
+                    readings = [m for m in got if m.get("type") == "reading" and m["station_id"] == live]
+                    assert len(readings) == expected and got[-1]["count"] == expected and got[-1]["by"] == by
+        finally:
+            await shutdown(stop, task)
+
+    run(scenario())

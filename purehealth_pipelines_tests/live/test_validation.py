@@ -54,6 +54,19 @@ def test_invalid_readings_are_rejected_with_a_reason(topic: str, payload: bytes,
     assert isinstance(outcome, Rejection) and outcome.reason == reason, outcome
 
 
+def test_only_live_sensor_stations_may_publish() -> None:
+    catalog = Catalog(
+        stations=frozenset({"IOT-1", "NWMP-1153"}), units=CATALOG.units, live_stations=frozenset({"IOT-1"})
+    )
+    payload = b'{"ts":"2025-06-01T12:00:00Z","values":{"ph":7}}'
+    lab = validate_reading("purehealth/v1/stations/NWMP-1153/readings", payload, catalog, NOW)
+    assert isinstance(lab, Rejection) and lab.reason == "not_a_live_station"
+    status_topic = "purehealth/v1/stations/NWMP-1153/status"
+    heartbeat = validate_status(status_topic, b'{"status":"online"}', catalog, NOW)
+    assert isinstance(heartbeat, Rejection) and heartbeat.reason == "not_a_live_station"
+    assert isinstance(validate_reading(TOPIC, payload, catalog, NOW), Reading)
+
+
 def test_every_fuzzed_payload_is_rejected_and_nothing_raises() -> None:
     rng = random.Random(1)
     for _ in range(3000):

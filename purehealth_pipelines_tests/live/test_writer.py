@@ -122,3 +122,22 @@ def test_redelivered_messages_are_not_broadcast_again(warehouse_url, station, wr
     assert second.rows_inserted == 6
     lines = [line for payload in payloads for line in payload.split("\n")]
     assert [json.loads(line.split("\t", 1)[1])["seq"] for line in lines] == [0, 1, 2, 3, 4]
+
+
+def test_a_lab_only_station_cannot_publish(warehouse_url, writer) -> None:
+    """An NWMP station is registered but has no sensor: a reading for it is forged or misaddressed."""
+    lab = unique("NWMP").upper()
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute(
+            "INSERT INTO ref.stations (station_id, name, network) VALUES (%s, 'lab-only', 'NWMP')", (lab,)
+        )
+    writer.refresh_catalog()
+    result = writer.write([message(lab, 0, 1)], datetime.now(UTC))
+    assert (result.rows_inserted, result.dead_letters) == (0, 1)
+    assert result.reasons == {"not_a_live_station": 1}
+    assert rows(warehouse_url, lab) == []
+    with psycopg.connect(warehouse_url) as conn:
+        reasons = conn.execute(
+            "SELECT reason FROM ops.dead_letters WHERE origin = %s", (f"{TOPIC_PREFIX}{lab}/readings",)
+        ).fetchall()
+    assert reasons == [("not_a_live_station",)]

@@ -47,6 +47,7 @@ def _station(
         "network": network,
         "colocated_lab_station_id": colocated,
         "designated_best_use": designated,
+        "location_source": "unknown",
     }
 
 

@@ -62,6 +62,7 @@ def _stations() -> pd.DataFrame:
                 "basin": basin,
                 "latitude": lat,
                 "longitude": lon,
+                "location_source": "unknown" if lat is None else "agency",
             }
         )
     return pd.DataFrame(rows)
@@ -149,8 +150,9 @@ def test_pdf_opens_with_the_expected_pages(rendered: dg.ExecuteInProcessResult) 
     assert sections["summary"] == 1 and "Water Quality Status of Maharashtra 2024-25" in texts[0]
     assert "Summary" in texts[0] and "Class distribution" in texts[0]
     assert "Map of monitoring stations" in texts[sections["map"] - 1]
-    assert "2 stations at their coordinates" not in texts[sections["map"] - 1]
-    assert "1 stations at their coordinates, 2 drawn inside their district" in texts[sections["map"] - 1]
+    caption = " ".join(texts[sections["map"] - 1].split())
+    assert "1 stations at their registry coordinates (0 of them approximate" in caption
+    assert "2 drawn inside their district (no coordinates), 1 without coordinates or district" in caption
     assert "Basins" in texts[sections["basins"] - 1] and "Krishna basin" in texts[sections["basins"] - 1]
     assert "Exceedances" in texts[sections["exceedances"] - 1]
     # exactly one page per station, in station order, then the methods page last

@@ -1,0 +1,1 @@
+"""The read API and the live dashboard (issue 14): `purehealth api`."""

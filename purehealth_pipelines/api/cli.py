@@ -1,0 +1,68 @@
+"""`purehealth api [--host H] [--port 8080]`: the read API, its OpenAPI docs and the dashboard page."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+log = logging.getLogger("purehealth_pipelines.api")
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from purehealth_pipelines.api.app import ApiConfig, create_app
+    from purehealth_pipelines.api.db import ReadOnlyViolation, analyst_url
+
+    tokens = [t for t in (args.ws_token or []) if t]
+    tokens += [t for t in os.environ.get("PUREHEALTH_WS_TOKENS", "").split(",") if t]
+    secret = args.ws_secret or os.environ.get("PUREHEALTH_WS_SECRET") or None
+    config = ApiConfig(
+        database_url=args.url or analyst_url(),
+        statement_timeout_ms=args.statement_timeout_ms,
+        ws_url=None if args.ws_url == "none" else args.ws_url,
+        ws_tokens=tuple(tokens),
+        ws_secret=secret.encode() if secret else None,
+    )
+    print(
+        f"Dashboard: http://{args.host}:{args.port}/   API docs: http://{args.host}:{args.port}/docs",
+        flush=True,
+    )
+    try:
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
+    except ReadOnlyViolation as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    api = commands.add_parser(
+        "api",
+        help="the read API (OpenAPI at /docs) and the live dashboard page",
+        description=(
+            "Serve GET /api/stations (GeoJSON), /api/stations/{id}/series|forecasts|wqi, /api/alerts (each"
+            " also as CSV), the OpenAPI docs at /docs and the dashboard at /. Reads the warehouse only as the"
+            " read-only analyst login (PUREHEALTH_API_DATABASE_URL, default: PUREHEALTH_WAREHOUSE_URL with"
+            " user analyst) and refuses to start through a login that can write."
+        ),
+    )
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8080)
+    api.add_argument("--url", help="read-only database URL (default: the analyst login on the warehouse)")
+    api.add_argument("--statement-timeout-ms", type=int, default=10_000, help="per-query limit (ms)")
+    api.add_argument(
+        "--ws-url",
+        default="ws://{host}:8765/",
+        help="the broadcaster as browsers reach it ({host} = the page's host; 'none' = no live updates)",
+    )
+    api.add_argument(
+        "--ws-token", action="append", help="a broadcaster token handed to the page (or PUREHEALTH_WS_TOKENS)"
+    )
+    api.add_argument(
+        "--ws-secret",
+        help="the broadcaster's --secret: the page gets a signed 12 h token (PUREHEALTH_WS_SECRET)",
+    )
+    api.set_defaults(handler=_api)

@@ -1,0 +1,1 @@
+"""Operations monitoring: what tells an operator that something in the pipeline failed."""

@@ -1,0 +1,284 @@
+"""The dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright for Python through
+`executable_path`; `make test` / .ci/run install it), against the real services: the API (uvicorn), the
+WebSocket broadcaster and the MQTT bridge as subprocesses, Mosquitto and TimescaleDB.
+
+One page is followed through a user's session, in order: first paint with every located station, a station's
+chart from the API, a reading published over MQTT on the page within 2 s, an alert written by the pipeline's
+own alert writer in the feed, the broadcaster killed and restarted (the page reconnects and catches up with no
+duplicates), a phone-width layout, and a reload with the server gone (the offline cache). Screenshots go to
+docs/screenshots/ (shown in the README).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+import uvicorn
+
+from purehealth_pipelines.api.app import ApiConfig, create_app
+from purehealth_pipelines.marts.alerts import AlertState, write_alerts
+from purehealth_pipelines_tests.api.conftest import LIVE, Seeded, seed
+from purehealth_pipelines_tests.live.helpers import BridgeProcess, free_port, publish_lines, unique, wait_for
+from realtime_bridge.simulator import reading_payload
+
+pytestmark = pytest.mark.timeout(300)
+
+CHROMIUM = os.environ.get("PUREHEALTH_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "browser-test-token"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VENDOR = Path(__file__).resolve().parents[2] / "purehealth_pipelines" / "api" / "static" / "vendor"
+
+
+class ApiServer:
+    """uvicorn serving the app in a thread, stoppable and restartable on the same port."""
+
+    def __init__(self, config: ApiConfig, port: int) -> None:
+        self.config, self.port = config, port
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        app = create_app(self.config)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started, 20, what="API server started")
+
+    def stop(self) -> None:
+        assert self.server is not None and self.thread is not None
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+class Broadcaster:
+    """`python -m realtime_bridge broadcast` as a subprocess on a fixed port (killed and restarted there)."""
+
+    def __init__(self, url: str, port: int, log_path: Path) -> None:
+        self.url, self.port, self.log_path = url, port, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - inherited by the child, closed with the test dir
+        args = ["--url", self.url, "--port", str(self.port), "--token", TOKEN]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "realtime_bridge", "broadcast", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+
+        def healthy() -> bool:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as response:
+                return response.status == 200
+
+        wait_for(healthy, 20, what=f"broadcaster healthy (log {self.log_path})")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def stack(module_warehouse_url: str, mqtt_broker, tmp_path_factory) -> Iterator[dict]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (make test installs it)")
+    if not (VENDOR / "uPlot.iife.min.js").exists():
+        pytest.fail("dashboard assets missing: run `make dashboard-assets`")
+    seeded: Seeded = seed(module_warehouse_url)
+    logs = tmp_path_factory.mktemp("browser")
+    prefix = unique("B").upper()
+    root = f"test/{prefix}/purehealth/v1"
+    bridge = BridgeProcess(module_warehouse_url, f"bridge-{prefix}", root, logs).start()
+    broadcaster = Broadcaster(module_warehouse_url, free_port(), logs / "broadcaster.log")
+    broadcaster.start()
+    api = ApiServer(
+        ApiConfig(
+            database_url=seeded.analyst_url, ws_url=f"ws://127.0.0.1:{broadcaster.port}/", ws_tokens=(TOKEN,)
+        ),
+        free_port(),
+    )
+    api.start()
+    try:
+        yield {"seeded": seeded, "root": root, "bridge": bridge, "broadcaster": broadcaster, "api": api}
+    finally:
+        broadcaster.stop()
+        bridge.stop()
+        if api.server is not None and not api.server.should_exit:
+            api.stop()
+
+
+def publish(root: str, station: str, readings: list[tuple[datetime, float]]) -> None:
+    lines = [
+        reading_payload(station, ts, {"do_mg_l": value, "ph": 7.2}, seq=i)
+        for i, (ts, value) in enumerate(readings)
+    ]
+    assert publish_lines(f"{root}/stations/{station}/readings", lines, unique("pub")).wait(20) == 0
+
+
+def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base = f"http://127.0.0.1:{stack['api'].port}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                None
+                if r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:"))
+                else outside.append(r.url)
+            ),
+        )
+
+        # 1. First paint: every station with a location is on the map (and nothing is fetched from outside).
+        started = time.perf_counter()
+        page.goto(base + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        paint_s = time.perf_counter() - started
+        located = page.evaluate(
+            "fetch('/api/stations').then(r => r.json()).then(b => b.features.filter(f => f.geometry).length)"
+        )
+        assert page.locator("#stations circle").count() == located > 150
+        assert page.locator("#districts path").count() == 36
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
+        print(f"first map paint {paint_s * 1000:.0f} ms with {located} stations")
+
+        # 2. Clicking a station draws its charts from the API (with the forecast band ahead of the readings).
+        # Pune's stations are a few km apart: a click there offers the nearby ones to pick from.
+        page.locator(f"#stations circle[data-station='{LIVE}']").click(force=True)
+        if page.locator("#picker").is_visible():
+            page.locator(f"#picker button[data-station='{LIVE}']").click()
+        expect(page.locator("#panel")).to_have_attribute("data-station", LIVE)
+        expect(page.locator("#p-charts")).to_have_attribute("data-loaded", "24h:1", timeout=10_000)
+        assert page.locator("#p-charts .chart[data-param='do_mg_l'] canvas").count() == 1
+        assert "forecast P10–P90" in page.locator("#p-charts .chart[data-param='do_mg_l'] h4").inner_text()
+        page.locator("#p-range button[data-range='7d']").click()
+        expect(page.locator("#p-charts")).to_have_attribute("data-loaded", "7d:3", timeout=10_000)
+        assert page.locator("#p-wqi-chart canvas").count() == 1
+        page.locator("#p-range button[data-range='24h']").click()
+        expect(page.locator("#p-charts")).to_have_attribute("data-loaded", "24h:1", timeout=10_000)
+
+        # 3. A reading published over MQTT is on the page within 2 s.
+        now = datetime.now(UTC).replace(microsecond=0)
+        value_cell = page.locator("#p-latest tr[data-param='do_mg_l'] .value")
+        published = time.perf_counter()
+        publish(stack["root"], LIVE, [(now, 9.87)])
+        expect(value_cell).to_contain_text("9.87", timeout=2_000)
+        latency = time.perf_counter() - published
+        print(f"MQTT -> page: {latency * 1000:.0f} ms")
+        assert latency < 2.0
+
+        # 4. An alert raised by the pipeline's alert writer appears in the feed.
+        alert = AlertState(
+            station_id=LIVE,
+            parameter="do_mg_l",
+            rule="sudden_jump",
+            severity="warning",
+            status="open",
+            first_seen=pd.Timestamp(now),
+            last_seen=pd.Timestamp(now),
+            resolved_at=None,
+            breach_count=1,
+            last_value=3.2,
+            worst_value=3.2,
+            threshold="< 4",
+            message="Browser test: DO 3.2 mg/L below 4",
+        )
+        with psycopg.connect(module_warehouse_url) as conn:
+            write_alerts(conn, [alert], "test")
+        item = page.locator(f"#feed li[data-alert-id='{alert.alert_id}']")
+        expect(item).to_contain_text("Browser test: DO 3.2", timeout=5_000)
+        expect(page.locator(f"#p-alerts li[data-alert-id='{alert.alert_id}']")).to_have_count(1)
+        assert page.locator("#p-wqi-chart canvas").count() == 1  # live chart redraws leave the WQI chart
+        page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
+
+        # 5. Kill -9 the broadcaster, publish while it is down, restart it: the page reconnects and catches
+        #    up, every reading exactly once.
+        before = page.evaluate("window.__dashboard.stats.readings")
+        stack["broadcaster"].kill9()
+        expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting", timeout=5_000)
+        expect(page.locator("#offline-banner")).to_be_visible()
+        missed = [(now + timedelta(seconds=10 + i), 5.0 + i / 100) for i in range(20)]
+        publish(stack["root"], LIVE, missed)
+        wait_for(lambda: _landed(module_warehouse_url, LIVE, now) >= 21, 15, what="bridge landed the outage")
+        stack["broadcaster"].start()
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=15_000)
+        expect(value_cell).to_contain_text("5.19", timeout=10_000)
+        wait_for(
+            lambda: page.evaluate("window.__dashboard.stats.readings") >= before + 20, 10, what="catch-up"
+        )
+        time.sleep(1)  # anything duplicated would arrive with the replay frame, already counted here
+        stats = page.evaluate("window.__dashboard.stats")
+        assert stats["readings"] == before + 20, stats  # exactly the 20 missed ones, none twice
+        assert stats["replays"] >= 1
+        expect(page.locator("#offline-banner")).to_be_hidden()
+
+        # 6. A phone's width: one column, nothing wider than the screen.
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        mobile = phone.new_page()
+        mobile.goto(base + "/")
+        mobile.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
+        assert mobile.locator("#stations circle").count() == located
+        mobile.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=True)
+        phone.close()
+
+        # 7. Offline: the server is gone, a reload still shows the last data (service worker + local cache).
+        page.wait_for_function(
+            "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=10_000
+        )
+        page.wait_for_timeout(5_500)  # the local cache is written every 5 s
+        stack["api"].stop()
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        assert page.locator("#stations circle").count() == located
+        expect(page.locator("#offline-banner")).to_be_visible()
+        assert "Showing data from" in page.locator("#offline-banner").inner_text()
+        assert page.locator("#feed li").count() >= 2
+        browser.close()
+    assert not errors, errors
+    assert not outside, f"the page fetched from outside: {outside[:5]}"
+
+
+def _landed(url: str, station: str, since: datetime) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM raw.sensor_messages WHERE station_id = %s AND ts >= %s", (station, since)
+        ).fetchone()[0]
