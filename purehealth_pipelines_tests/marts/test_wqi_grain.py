@@ -248,3 +248,23 @@ def test_monthly_and_annual_marts_with_trend_and_reruns_change_no_row_count(wh: 
     _materialize(wh, station_wqi_daily_asset, str(LIVE_DAY.date()))
     assert {t: _count(wh, t) for t in counts} == counts
     assert json.dumps(second[7])  # exceedances are JSON an analyst can query
+
+
+def test_wqi_marts_and_report_follow_their_own_slower_sensor() -> None:
+    import purehealth_pipelines.definitions as location
+
+    repository = location.defs.get_repository_def()
+    graph = repository.asset_graph
+    sensors = {s.name: s for s in repository.sensor_defs}
+    wqi, marts = sensors["wqi_automation_sensor"], sensors["marts_automation_sensor"]
+    wqi_keys = wqi.asset_selection.resolve(graph)
+    expected = {
+        dg.AssetKey(["mart", "sample_wqi"]),
+        dg.AssetKey(["mart", "station_wqi_monthly"]),
+        dg.AssetKey(["mart", "station_wqi_annual"]),
+        dg.AssetKey(["reports", "water_quality_status"]),
+    }
+    assert wqi_keys == expected and wqi.default_status == dg.DefaultSensorStatus.RUNNING
+    assert wqi.minimum_interval_seconds > marts.minimum_interval_seconds
+    marts_keys = marts.asset_selection.resolve(graph)
+    assert not marts_keys & expected and dg.AssetKey(["mart", "station_wqi_daily"]) in marts_keys
