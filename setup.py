@@ -62,6 +62,7 @@ setup(
             "pytest-timeout==2.4.0",
             "playwright==1.65.2",  # drives Debian's chromium (executable_path); no `playwright install`
             "jsonschema>=4.23",  # API responses checked against the app's own OpenAPI schema
+            "aiosmtpd==1.4.6",  # alert delivery tests: a real SMTP server in the test process
             "pypdf==7.1.0",  # the annual report's PDF read back in its test
         ]
     },

@@ -40,6 +40,12 @@ from purehealth_pipelines import settings
 from purehealth_pipelines.live.channels import load_secret, unseal
 from purehealth_pipelines.warehouse.migrate import migrate
 
+# The broker refuses anonymous clients: benches log in with the tools credential (bench/# only).
+_TOOLS_USER, _TOOLS_PASSWORD = settings.mqtt_tools_credentials()
+TOOLS_LOGIN = ["-h", settings.mqtt_host(), "-p", str(settings.mqtt_port()),
+               "-u", _TOOLS_USER, "-P", _TOOLS_PASSWORD]  # fmt: skip
+BRIDGE_LOGIN = ["--mqtt-host", settings.mqtt_host(), "--mqtt-port", str(settings.mqtt_port()),
+                "--mqtt-username", _TOOLS_USER, "--mqtt-password", _TOOLS_PASSWORD]  # fmt: skip
 PY = sys.executable
 VALUES = '"temp_c":27.31,"do_mg_l":6.82,"ph":7.61,"ec_us_cm":412.5,"turbidity_ntu":12.4'
 TOKEN = "bench-token"
@@ -105,13 +111,15 @@ def db_copy_limit(url: str, n: int) -> float:
 def pipe_limit(path: Path, n: int) -> float:
     topic = f"bench/pipe/{uuid.uuid4().hex[:8]}"
     sub = subprocess.Popen(
-        ["mosquitto_sub", "-q", "1", "-t", topic, "-C", str(n), "-i", f"bsub-{topic[-8:]}"],
+        ["mosquitto_sub", *TOOLS_LOGIN, "-q", "1", "-t", topic, "-C", str(n), "-i", f"bsub-{topic[-8:]}"],
         stdout=subprocess.DEVNULL,
     )
     time.sleep(0.5)
     started = time.perf_counter()
     with path.open("rb") as handle:
-        subprocess.run(["mosquitto_pub", "-q", "1", "-l", "-t", topic], stdin=handle, check=True)
+        subprocess.run(
+            ["mosquitto_pub", *TOOLS_LOGIN, "-q", "1", "-l", "-t", topic], stdin=handle, check=True
+        )
     sub.wait(120)
     return n / (time.perf_counter() - started)
 
@@ -141,6 +149,7 @@ def start_bridge(url: str, root: str, http_port: int, log: Path, *extra: str) ->
             str(http_port),
             "--session-expiry",
             "300",
+            *BRIDGE_LOGIN,
             *extra,
         ],
         stdout=log.open("wb"),
@@ -167,7 +176,7 @@ def bridge_rate(url: str, path: Path, n: int, extra: list[str]) -> tuple[float, 
         started = time.perf_counter()
         with path.open("rb") as handle:
             subprocess.run(
-                ["mosquitto_pub", "-q", "1", "-l", "-t", f"{root}/stations/BENCH-000/readings"],
+                ["mosquitto_pub", *TOOLS_LOGIN, "-q", "1", "-l", "-t", f"{root}/stations/BENCH-000/readings"],
                 stdin=handle,
                 check=True,
             )
@@ -300,7 +309,8 @@ def paced_publish(root: str, stations: list[str], rate: float, seconds: float) -
         mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pace-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
     )
     client.max_inflight_messages_set(0)
-    client.connect("127.0.0.1", 1883)
+    client.username_pw_set(*settings.mqtt_tools_credentials())
+    client.connect(settings.mqtt_host(), settings.mqtt_port())
     client.loop_start()
     total = int(rate * seconds)
     started = time.time()

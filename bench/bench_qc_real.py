@@ -7,17 +7,26 @@ site exists (Main Street 2017–2018), a climatology learned from it — exactly
 `purehealth quality score-file --station-ranges --history` does. Prints, as markdown tables:
 * per site and parameter: share flagged (qc_flag 3 or 4), precision and recall against the labels;
 * per test: readings flagged, precision, recall and the bad readings only that test catches;
-* the unlabelled Franklin Basin site: share flagged (its labels are kept back);
+* the drift test's learned references (ratio, center, scale, threshold per station and parameter);
+* the sites whose labels are kept back (Franklin Basin 2017–19) and Main Street's unlabelled 2017–18
+  history: share flagged, overall and by the drift test;
 * (unless --no-forecast) the forecast skill per parameter and horizon against persistence and
   seasonal-naive, rolling-origin weekly folds on hourly means of the readings QC passed, and which
   horizons the approval gate serves.
 
+Main Street's calibration dates (`MainStreet_{do,cond,ph}_calib_dates.csv`) are passed as calibrations:
+they restart the drift test's window (they end in 2017 for DO, so they change nothing in 2019).
+`--turbidity-history FLOOR` also enables the (shipped-disabled) erratic-sensor model on turbidity, to
+reproduce the measurement that kept it disabled.
+
 Run: PYTHONPATH=. .venv/bin/python bench/bench_qc_real.py [--no-forecast] [--folds 8]
+     [--turbidity-history 0.1]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -27,13 +36,21 @@ import pandas as pd
 import yaml
 
 from purehealth_pipelines import settings
-from purehealth_pipelines.quality.config import TESTS, load_config
-from purehealth_pipelines.quality.evaluation import evaluate, markdown_table, per_test, read_lro_export
-from purehealth_pipelines.quality.scorefile import score_frame
+from purehealth_pipelines.quality.config import TESTS, Drift, QcConfig, load_config
+from purehealth_pipelines.quality.evaluation import (
+    LRO_CALIBRATION_FILES,
+    evaluate,
+    markdown_table,
+    per_test,
+    read_lro_calibrations,
+    read_lro_export,
+)
+from purehealth_pipelines.quality.scorefile import learn_reference, score_frame
 
 LABELLED = {"LRO-MAINSTREET": "MainStreet2019.csv", "LRO-TONYGROVE": "TonyGrove2019.csv"}
 HISTORY = {"LRO-MAINSTREET": ["MS2017.csv", "MS2018.csv"]}
 UNLABELLED = {"LRO-FRANKLINBASIN": "FranklinBasin2017_2019.csv"}
+CALIBRATED = {"LRO-MAINSTREET": "MainStreet"}
 FORMATS = {"share_flagged": "{:.3f}", "precision": "{:.3f}", "recall": "{:.3f}"}
 
 
@@ -41,27 +58,70 @@ def lro_dir() -> Path:
     return settings.shared_data_dir() / "lro"
 
 
-def score_sites(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scored labelled readings with `bad`, scored unlabelled readings)."""
+def calibrations(folder: Path) -> pd.DataFrame:
+    """Every calibration the LRO files list (Main Street's DO, EC and pH sensors)."""
+    frames = [
+        read_lro_calibrations(folder / f"{prefix}_{sensor}_calib_dates.csv", station, parameter)
+        for station, prefix in CALIBRATED.items()
+        for sensor, parameter in LRO_CALIBRATION_FILES.items()
+        if (folder / f"{prefix}_{sensor}_calib_dates.csv").exists()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def bench_config(turbidity_history_floor: float | None = None) -> QcConfig:
+    """The shipped thresholds; optionally with the erratic-sensor drift model enabled on turbidity."""
     config = load_config()
+    if turbidity_history_floor is None:
+        return config
+    model = Drift(
+        model="history",
+        side="high",
+        log=True,
+        floor=turbidity_history_floor,
+        exempt_covariate="temp_c",
+        exempt=(-0.5, 0.5),
+    )
+    parameters = dict(config.parameters)
+    parameters["turbidity_ntu"] = dataclasses.replace(parameters["turbidity_ntu"], drift=model)
+    return dataclasses.replace(config, parameters=parameters)
+
+
+def score_sites(
+    folder: Path, config: QcConfig | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(scored labelled readings with `bad`, scored readings without labels, the drift references).
+
+    Readings without labels: Franklin Basin (kept back) and Main Street's 2017–18 history, each scored
+    with its site ranges and a drift reference learned from itself."""
+    config = config or load_config()
     ranges = yaml.safe_load((folder / "site_ranges.yaml").read_text())
-    labelled = []
+    calibrated = calibrations(folder)
+    labelled, references = [], []
     for station, name in LABELLED.items():
         readings = read_lro_export(folder / name, station)
         history = None
         if station in HISTORY:
             history = pd.concat([read_lro_export(folder / h, station) for h in HISTORY[station]])
-        scored, _ = score_frame(readings, config, station_ranges=ranges, history=history)
+        scored, _ = score_frame(
+            readings, config, station_ranges=ranges, history=history, calibrations=calibrated
+        )
         labelled.append(scored)
+        references.append(learn_reference(history if history is not None else readings, config, calibrated))
     unlabelled = []
-    for station, name in UNLABELLED.items():
-        readings = read_lro_export(folder / name, station)
-        scored, _ = score_frame(readings, config, station_ranges=ranges)
-        unlabelled.append(scored)
-    return pd.concat(labelled, ignore_index=True), pd.concat(unlabelled, ignore_index=True)
+    kept_back = {station: [name] for station, name in UNLABELLED.items()} | HISTORY
+    for station, names in kept_back.items():
+        readings = pd.concat([read_lro_export(folder / name, station) for name in names])
+        scored, _ = score_frame(readings, config, station_ranges=ranges, calibrations=calibrated)
+        unlabelled.append(scored.assign(site=f"{station} ({', '.join(names)})"))
+    return (
+        pd.concat(labelled, ignore_index=True),
+        pd.concat(unlabelled, ignore_index=True),
+        pd.concat(references, ignore_index=True),
+    )
 
 
-def qc_report(scored: pd.DataFrame, unlabelled: pd.DataFrame) -> dict[str, float]:
+def qc_report(scored: pd.DataFrame, unlabelled: pd.DataFrame, references: pd.DataFrame) -> dict[str, float]:
     columns = ["station_id", "parameter", "n", "bad", "flagged", "share_flagged", "precision", "recall"]
     table = evaluate(scored, ["station_id", "parameter"])
     overall = evaluate(scored.assign(all="all"), ["all"]).iloc[0]
@@ -77,14 +137,30 @@ def qc_report(scored: pd.DataFrame, unlabelled: pd.DataFrame) -> dict[str, float
             FORMATS,
         )
     )
-    print("\n### Unlabelled site (labels kept back): share flagged\n")
-    share = (
-        unlabelled.assign(flagged=unlabelled["qc_flag"].isin([3, 4]))
-        .groupby(["station_id", "parameter"])["flagged"]
-        .agg(n="size", share_flagged="mean")
-        .reset_index()
+    print("\n### Drift test: references learned per station (history where there is one)\n")
+    print(
+        markdown_table(
+            references,
+            ["station_id", "parameter", "model", "ratio", "center", "scale", "threshold", "n_windows"],
+            {"ratio": "{:.3f}", "center": "{:+.3f}", "scale": "{:.3f}", "threshold": "{:.3f}"},
+        )
     )
-    print(markdown_table(share, ["station_id", "parameter", "n", "share_flagged"], FORMATS))
+    print("\n### Readings without labels: share flagged (all tests / drift test)\n")
+    share = (
+        unlabelled.assign(
+            flagged=unlabelled["qc_flag"].isin([3, 4]), drift=unlabelled["qc_drift"].isin([3, 4])
+        )
+        .groupby(["site", "parameter"])[["flagged", "drift"]]
+        .agg(["size", "mean"])
+    )
+    share.columns = ["n", "share_flagged", "_", "share_drift"]
+    print(
+        markdown_table(
+            share.reset_index(),
+            ["site", "parameter", "n", "share_flagged", "share_drift"],
+            FORMATS | {"share_drift": "{:.3f}"},
+        )
+    )
     return {"precision": float(overall["precision"]), "recall": float(overall["recall"])}
 
 
@@ -92,25 +168,38 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-forecast", action="store_true", help="QC tables only")
     parser.add_argument("--folds", type=int, default=8, help="weekly rolling-origin folds of the forecast")
+    parser.add_argument(
+        "--gate-z",
+        type=float,
+        help="forecast approval margin in standard errors (default: models.GATE_Z; 0 = point skill only)",
+    )
+    parser.add_argument(
+        "--turbidity-history",
+        type=float,
+        metavar="FLOOR",
+        help="also enable the erratic-sensor drift model on turbidity with this floor (log units)",
+    )
     args = parser.parse_args()
     folder = lro_dir()
     if not (folder / "site_ranges.yaml").exists():
         print(f"skipped: the labelled LRO data is not at {folder} (set PUREHEALTH_SHARED_DATA)")
         return 0
     began = time.perf_counter()
-    scored, unlabelled = score_sites(folder)
+    config = bench_config(args.turbidity_history)
+    scored, unlabelled, references = score_sites(folder, config)
     print(f"scored {len(scored) + len(unlabelled):,} readings in {time.perf_counter() - began:.1f} s")
-    overall = qc_report(scored, unlabelled)
+    overall = qc_report(scored, unlabelled, references)
     print(f"\nOVERALL precision {overall['precision']:.3f} recall {overall['recall']:.3f}")
     if not args.no_forecast:
         from bench_forecast_real import forecast_report
 
-        history = pd.concat(
-            [read_lro_export(folder / h, "LRO-MAINSTREET") for h in HISTORY["LRO-MAINSTREET"]]
-        )
-        history_scored, _ = score_frame(
-            history, load_config(), station_ranges=yaml.safe_load((folder / "site_ranges.yaml").read_text())
-        )
+        from purehealth_pipelines.forecasting import models
+
+        if args.gate_z is not None:
+            models.GATE_Z = args.gate_z
+
+        # Main Street's 2017–18 history as scored above (unlabelled) + the labelled 2019 readings
+        history_scored = unlabelled[unlabelled["station_id"].isin(HISTORY)].drop(columns="site")
         forecast_report(pd.concat([history_scored, scored], ignore_index=True), n_folds=args.folds)
     return 0
 

@@ -23,7 +23,9 @@ COMMAND_MODULES = [
     "purehealth_pipelines.reports.cli",
     "realtime_bridge.cli",
     "purehealth_pipelines.api.cli",
+    "purehealth_pipelines.devices.cli",
     "purehealth_pipelines.demo_cli",
+    "purehealth_pipelines.alerts.cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

@@ -353,6 +353,8 @@ def serve(args: argparse.Namespace) -> int:
         ]
     # The read API and the dashboard (issue 14), reading as the analyst; its page connects to the broadcaster.
     commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT), "--ws-token", DEMO_WS_TOKEN])
+    # Alert delivery (issue 15): drains ops.alert_outbox to the subscribers (`purehealth alerts subscribe`).
+    commands.append([*purehealth.split(), "notify"])
     # Each child leads its own process group, so stopping one stops everything it started.
     processes = [
         subprocess.Popen(cmd, start_new_session=True, cwd=settings.project_root()) for cmd in commands

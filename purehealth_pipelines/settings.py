@@ -26,6 +26,34 @@ def mqtt_port() -> int:
     return int(os.environ.get("PUREHEALTH_MQTT_PORT", "1883"))
 
 
+def mqtt_bridge_credentials() -> tuple[str, str]:
+    """The bridge's broker login (subscribe-only ACL); the default is what scripts/services.sh provisions."""
+    return (
+        os.environ.get("PUREHEALTH_MQTT_BRIDGE_USERNAME", "purehealth-bridge"),
+        os.environ.get("PUREHEALTH_MQTT_BRIDGE_PASSWORD", "purehealth-bridge-local"),
+    )
+
+
+def mqtt_tools_credentials() -> tuple[str, str]:
+    """The login of local tools, tests and benches: publish/subscribe under `test/#` and `bench/#` only
+    (scripts/services.sh provisions it), so they never reach a real station's topics.
+    """
+    return (
+        os.environ.get("PUREHEALTH_MQTT_TOOLS_USERNAME", "purehealth-tools"),
+        os.environ.get("PUREHEALTH_MQTT_TOOLS_PASSWORD", "purehealth-tools-local"),
+    )
+
+
+def mqtt_auth_dir() -> Path:
+    """Where the broker's password/ACL files and their fragments live (scripts/services.sh creates it)."""
+    return Path(os.environ.get("PUREHEALTH_MQTT_AUTH_DIR", "/etc/mosquitto/purehealth"))
+
+
+def mqtt_pid_file() -> Path:
+    """The broker's pid file (Debian's mosquitto.conf), to SIGHUP it after the auth files change."""
+    return Path(os.environ.get("PUREHEALTH_MQTT_PID_FILE", "/run/mosquitto/mosquitto.pid"))
+
+
 def analyst_password() -> str:
     """Password given to the `analyst` login role by `purehealth db migrate` (change it outside a laptop)."""
     return os.environ.get("PUREHEALTH_ANALYST_PASSWORD", "analyst")
@@ -45,3 +73,13 @@ def use_project_dagster_instance() -> None:
 def shared_data_dir() -> Path:
     """Where the real public data files live (`../shared/data` beside the project), overridable."""
     return Path(os.environ.get("PUREHEALTH_SHARED_DATA", project_root().parent / "shared" / "data"))
+
+
+def dashboard_url() -> str:
+    """Base URL of the dashboard / read API that alert messages link to (`PUREHEALTH_DASHBOARD_URL`)."""
+    return os.environ.get("PUREHEALTH_DASHBOARD_URL", "http://127.0.0.1:8080")
+
+
+def dagster_url() -> str:
+    """Base URL of the Dagster UI that run-failure messages link to (`PUREHEALTH_DAGSTER_URL`)."""
+    return os.environ.get("PUREHEALTH_DAGSTER_URL", "http://127.0.0.1:3000")

@@ -54,6 +54,16 @@ def drop_test_database(admin_url: str, url: str) -> None:
     name = conninfo_to_dict(url)["dbname"]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _drop_broker_fragment(url)
+
+
+def _drop_broker_fragment(url: str) -> None:
+    """Sensor credentials a test warehouse issued (demo seeding, simulator) leave the broker with it."""
+    from purehealth_pipelines.devices import broker
+
+    fragment = settings.mqtt_auth_dir() / f"sensors.{broker.fragment_name(url)}.passwd"
+    if fragment.exists():
+        broker.remove_fragment(broker.fragment_name(url))
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,13 @@ from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.stations.registry import load_registry
 
 SCHEMAS = ("ref", "raw", "core", "mart", "ml")
-VERSIONED_HISTORIES = ("ml.models", "core.qc_climatology", "mart.forecasts", "mart.forecast_alerts")
+VERSIONED_HISTORIES = (
+    "ml.models",
+    "core.qc_climatology",
+    "core.qc_drift_reference",
+    "mart.forecasts",
+    "mart.forecast_alerts",
+)
 
 
 def free_port() -> int:
@@ -106,7 +112,8 @@ def test_demo_pipeline_materialises_everything_and_reruns_idempotently(
         second = run_pipeline(location.defs, instance, resources, quiet=True)
         assert all(r.success for r in second)
     counts_after_second = table_counts(module_warehouse_url)
-    # Histories that grow by design with every run: model versions, climatology versions, forecast issues.
+    # Histories that grow by design with every run: model versions, climatology and drift-reference
+    # versions, forecast issues.
     for table in VERSIONED_HISTORIES:
         assert counts_after_second.pop(table, 0) >= counts_after_first.pop(table, 0)
     assert counts_after_second == counts_after_first

@@ -67,6 +67,9 @@ class BridgeConfig:
     database_url: str
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    # Broker login (None = anonymous, which scripts/services.sh's broker refuses): the bridge credential
+    # may only subscribe to station topics; tests rooted under test/ use the tools credential.
+    mqtt_credential: tuple[str, str] | None = None
     client_id: str = "purehealth-bridge-1"
     share_group: str | None = None  # MQTT shared subscription group ($share/<group>/...)
     topic_root: str = DEFAULT_TOPIC_ROOT
@@ -123,6 +126,8 @@ class Bridge:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
+        if self.config.mqtt_credential is not None:
+            client.username_pw_set(*self.config.mqtt_credential)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -12,6 +12,13 @@ from purehealth_pipelines import settings
 from realtime_bridge.simulator import DEFAULT_SEED
 
 
+def _credential(args: argparse.Namespace) -> tuple[str, str] | None:
+    """--mqtt-username/--mqtt-password, when given (the password may come from PUREHEALTH_MQTT_PASSWORD)."""
+    if not args.mqtt_username:
+        return None
+    return args.mqtt_username, args.mqtt_password or os.environ.get("PUREHEALTH_MQTT_PASSWORD", "")
+
+
 def _bridge(args: argparse.Namespace) -> int:
     from realtime_bridge.bridge import Bridge, BridgeConfig
 
@@ -19,6 +26,7 @@ def _bridge(args: argparse.Namespace) -> int:
         database_url=args.url or settings.warehouse_url(),
         mqtt_host=args.mqtt_host or settings.mqtt_host(),
         mqtt_port=args.mqtt_port or settings.mqtt_port(),
+        mqtt_credential=_credential(args) or settings.mqtt_bridge_credentials(),
         client_id=args.client_id,
         share_group=args.share_group,
         topic_root=args.topic_root,
@@ -66,6 +74,7 @@ def _simulate(args: argparse.Namespace) -> int:
         database_url=args.url or settings.warehouse_url(),
         mqtt_host=args.mqtt_host or settings.mqtt_host(),
         mqtt_port=args.mqtt_port or settings.mqtt_port(),
+        mqtt_credential=_credential(args),
         stations=args.stations,
         rate=args.rate,
         duration_s=args.duration,
@@ -89,6 +98,12 @@ def _common(parser: argparse.ArgumentParser, mqtt: bool = True) -> None:
         parser.add_argument(
             "--topic-root", default="purehealth/v1", help="topic tree root (default purehealth/v1)"
         )
+        parser.add_argument(
+            "--mqtt-username",
+            help="broker login (bridge default: PUREHEALTH_MQTT_BRIDGE_USERNAME; simulate default: a sensor "
+            "credential per station on purehealth/v1, else the tools credential)",
+        )
+        parser.add_argument("--mqtt-password", help="broker password (or PUREHEALTH_MQTT_PASSWORD)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

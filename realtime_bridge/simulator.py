@@ -20,12 +20,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as mqtt
+
+from purehealth_pipelines import settings
+from realtime_bridge.mqtt_auth import StationPublisher
+
 log = logging.getLogger("realtime_bridge.simulator")
 
 IST = timedelta(hours=5, minutes=30)
 PARAMETERS = ("temp_c", "do_mg_l", "ph", "ec_us_cm", "turbidity_ntu")
 
 
+DEFAULT_TOPIC_ROOT = "purehealth/v1"
 DEFAULT_SEED = 42  # the demo's sensor history and the live simulator share it, so live continues history
 DO_DROP_SECONDS = 90.0  # how long an injected DO drop (anoxia event) lasts
 
@@ -235,6 +241,22 @@ class SimulatorConfig:
     do_drop_every_s: float = 600.0  # with faults: one station's DO falls to anoxic levels this often
     fault_log: str | None = None  # with faults: JSON lines {station_id, ts, parameter, fault} per injection
     stations_only: tuple[str, ...] = ()  # simulate exactly these stations instead of the first N
+    # Broker login. None: on the real tree (purehealth/v1) each simulated station gets its own sensor
+    # credential (issued in the warehouse as sensor "sim", like a real device); elsewhere (test/, bench/)
+    # the tools credential from settings.
+    mqtt_credential: tuple[str, str] | None = None
+
+
+def _publisher(config: SimulatorConfig, stations: list[str], client_id: str) -> StationPublisher:
+    """Connect the way the broker's ACLs demand (see SimulatorConfig.mqtt_credential)."""
+    host, port = config.mqtt_host, config.mqtt_port
+    if config.mqtt_credential is None and config.topic_root == DEFAULT_TOPIC_ROOT:
+        from purehealth_pipelines.devices import registry
+
+        issued = registry.provision(config.database_url, stations, sensor_id="sim")
+        return StationPublisher(host, port, client_id, per_station=issued)
+    credential = config.mqtt_credential or settings.mqtt_tools_credentials()
+    return StationPublisher(host, port, client_id, shared=credential)
 
 
 def _fault_lines(model: StationModel, at: datetime) -> list[str]:
@@ -260,7 +282,6 @@ def registered_stations(url: str, limit: int) -> list[str]:
 
 
 def run_simulator(config: SimulatorConfig) -> int:
-    import paho.mqtt.client as mqtt
     from tqdm import tqdm
 
     stations = list(config.stations_only) or registered_stations(config.database_url, config.stations)
@@ -274,14 +295,7 @@ def run_simulator(config: SimulatorConfig) -> int:
             model.drift_per_hour = 0.5  # mg/L per hour
         for model in rng.sample(models, max(1, len(models) // 10)):
             model.stuck_value = round(model.do_mean, 2)
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=f"purehealth-sim-{rng.getrandbits(32):08x}",
-        protocol=mqtt.MQTTv5,
-    )
-    client.max_inflight_messages_set(0)
-    client.connect(config.mqtt_host, config.mqtt_port)
-    client.loop_start()
+    client = _publisher(config, stations, f"purehealth-sim-{rng.getrandbits(32):08x}")
     log.info(
         "simulating %d stations at %.1f msg/s for %.0fs (faults: %s)",
         len(models),
@@ -295,7 +309,7 @@ def run_simulator(config: SimulatorConfig) -> int:
     next_do_drop = started + min(config.do_drop_every_s, config.duration_s / 2)
     next_heartbeat = {m.station_id: started for m in models}
     sent = malformed = 0
-    last = None
+    last: dict[str, mqtt.MQTTMessageInfo] = {}
     total = int(config.duration_s * config.rate)
     # disable=None: a bar on a terminal, nothing in a log file (one line per update there)
     with tqdm(total=total, unit="msg", desc="publishing", disable=None) as bar:
@@ -318,7 +332,7 @@ def run_simulator(config: SimulatorConfig) -> int:
                     "battery_pct": round(rng.uniform(40, 100), 1),
                     "signal_dbm": rng.randint(-95, -55),
                 }
-                client.publish(f"{base}/status", json.dumps(status), qos=1)
+                client.publish(model.station_id, f"{base}/status", json.dumps(status), qos=1)
             if config.faults and now_mono < model.silent_until:
                 sent += 1
                 bar.update(1)
@@ -340,13 +354,12 @@ def run_simulator(config: SimulatorConfig) -> int:
                 if fault_log is not None and model.last_faults:
                     fault_log.write("\n".join(_fault_lines(model, at)) + "\n")
                     fault_log.flush()
-            last = client.publish(f"{base}/readings", payload, qos=1)
+            last[model.station_id] = client.publish(model.station_id, f"{base}/readings", payload, qos=1)
             sent += 1
             bar.update(1)
-    if last is not None:
-        last.wait_for_publish(timeout=30)  # QoS 1 acks arrive in order: the last one means all are in
-    client.loop_stop()
-    client.disconnect()
+    for info in last.values():
+        info.wait_for_publish(timeout=30)  # QoS 1 acks arrive in order per connection: the last means all
+    client.close()
     if fault_log is not None:
         fault_log.close()
     log.info("published %d messages (%d malformed) for %d stations", sent, malformed, len(models))

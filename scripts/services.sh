@@ -5,6 +5,7 @@
 #   scripts/services.sh tools   install npm and Chromium (dashboard assets and browser tests) if missing
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh down    stop both services
+#   scripts/services.sh auth-files  (re)write the broker's service accounts and passwd/acl files only
 #
 # Works on Debian/Ubuntu as root (or with sudo). It uses services that are already running rather than
 # starting second copies on other ports: the project's settings go into the distribution's conf.d folders and
@@ -18,6 +19,13 @@ PG_PASSWORD="${PUREHEALTH_PG_PASSWORD:-purehealth}"
 PG_PORT="${PUREHEALTH_PG_PORT:-5432}"
 MOSQUITTO_CONF=/etc/mosquitto/mosquitto.conf
 MOSQUITTO_PROJECT_CONF=/etc/mosquitto/conf.d/purehealth.conf
+# Broker authentication (issue 16): password + ACL files rendered from fragments in this directory.
+MQTT_AUTH_DIR="${PUREHEALTH_MQTT_AUTH_DIR:-/etc/mosquitto/purehealth}"
+MQTT_BRIDGE_USER="${PUREHEALTH_MQTT_BRIDGE_USERNAME:-purehealth-bridge}"
+MQTT_BRIDGE_PASSWORD="${PUREHEALTH_MQTT_BRIDGE_PASSWORD:-purehealth-bridge-local}"
+MQTT_TOOLS_USER="${PUREHEALTH_MQTT_TOOLS_USERNAME:-purehealth-tools}"
+MQTT_TOOLS_PASSWORD="${PUREHEALTH_MQTT_TOOLS_PASSWORD:-purehealth-tools-local}"
+MQTT_TLS_PORT="${PUREHEALTH_MQTT_TLS_PORT:-8883}"
 BUILD_DIR=/var/cache/purehealth/timescaledb
 
 log() { printf '\033[1;34m[services]\033[0m %s\n' "$*" >&2; }
@@ -171,7 +179,8 @@ mosquitto_start() {
     $SUDO mosquitto -d -c "$MOSQUITTO_CONF"
   fi
   for _ in $(seq 1 20); do
-    mosquitto_pub -h 127.0.0.1 -p 1883 -t purehealth/v1/ping -m up -q 0 2>/dev/null && return 0; sleep 0.25
+    mosquitto_pub -h 127.0.0.1 -p 1883 -u "$MQTT_TOOLS_USER" -P "$MQTT_TOOLS_PASSWORD" \
+      -t test/ping -m up -q 0 2>/dev/null && return 0; sleep 0.25
   done
   die "Mosquitto did not come up; see /var/log/mosquitto/mosquitto.log"
 }
@@ -187,6 +196,52 @@ mosquitto_stop() {
   fi
 }
 
+mosquitto_auth_files() {
+  # The service accounts (hashed with mosquitto_passwd) and their ACL, then passwd/acl = every fragment
+  # (service + one sensors.<database>.* per warehouse, written by `purehealth sensors`), as
+  # purehealth_pipelines/devices/broker.py assembles them. The bridge may only SUBSCRIBE to station
+  # topics; the tools/test account only reaches test/# and bench/#; sensors get their own station only.
+  $SUDO mkdir -p "$MQTT_AUTH_DIR"
+  local tmp; tmp=$(mktemp)
+  : >"$tmp"
+  mosquitto_passwd -b "$tmp" "$MQTT_BRIDGE_USER" "$MQTT_BRIDGE_PASSWORD" >/dev/null 2>&1
+  mosquitto_passwd -b "$tmp" "$MQTT_TOOLS_USER" "$MQTT_TOOLS_PASSWORD" >/dev/null 2>&1
+  $SUDO install -m 640 "$tmp" "$MQTT_AUTH_DIR/service.passwd"; rm -f "$tmp"
+  $SUDO tee "$MQTT_AUTH_DIR/service.acl" >/dev/null <<ACL
+user $MQTT_BRIDGE_USER
+topic read purehealth/v1/stations/+/readings
+topic read purehealth/v1/stations/+/status
+
+user $MQTT_TOOLS_USER
+topic readwrite test/#
+topic readwrite bench/#
+ACL
+  local suffix part
+  for suffix in passwd acl; do
+    tmp=$(mktemp)
+    for part in "$MQTT_AUTH_DIR/service.$suffix" "$MQTT_AUTH_DIR"/sensors.*."$suffix"; do
+      [ -f "$part" ] && { cat "$part"; echo; } >>"$tmp"
+    done
+    $SUDO install -m 640 "$tmp" "$MQTT_AUTH_DIR/$suffix"; rm -f "$tmp"
+  done
+  $SUDO chgrp mosquitto "$MQTT_AUTH_DIR"/* 2>/dev/null || true
+}
+
+mosquitto_tls_files() {
+  # A self-signed certificate for the field listener, generated once (replace server.crt/server.key with
+  # a real certificate and HUP/restart the broker; docs/devices.md). Clients pin ca.crt.
+  local dir="$MQTT_AUTH_DIR/tls"
+  [ -f "$dir/server.crt" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  $SUDO mkdir -p "$dir"
+  log "generating a self-signed TLS certificate for the MQTT TLS listener ($dir)"
+  $SUDO openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=purehealth-mqtt" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$dir/server.key" -out "$dir/server.crt" >/dev/null 2>&1
+  $SUDO cp "$dir/server.crt" "$dir/ca.crt"
+  $SUDO chmod 640 "$dir/server.key"; $SUDO chgrp mosquitto "$dir/server.key" 2>/dev/null || true
+}
+
 configure_mosquitto() {
   [ -f "$MOSQUITTO_CONF" ] || die "$MOSQUITTO_CONF missing after installing mosquitto"
   $SUDO mkdir -p /etc/mosquitto/conf.d
@@ -197,9 +252,11 @@ configure_mosquitto() {
   local listener=""
   # Mosquitto 2 without any listener line listens on localhost only; once a listener exists anywhere,
   # adding another on the same port would fail, so add ours only when there is none.
-  if ! grep -hqE '^\s*listener\s' "$MOSQUITTO_CONF" $(ls /etc/mosquitto/conf.d/*.conf 2>/dev/null | grep -v purehealth.conf) 2>/dev/null; then
-    listener=$'listener 1883 127.0.0.1\nallow_anonymous true'
+  if ! grep -hqE '^\s*listener\s+1883' "$MOSQUITTO_CONF" $(ls /etc/mosquitto/conf.d/*.conf 2>/dev/null | grep -v purehealth.conf) 2>/dev/null; then
+    listener="listener 1883 127.0.0.1"
   fi
+  mosquitto_auth_files
+  mosquitto_tls_files
   local persistence=""
   grep -qE '^\s*persistence\s+true' "$MOSQUITTO_CONF" || persistence="persistence true"
   local want
@@ -214,12 +271,24 @@ max_queued_bytes 0
 $persistence
 autosave_interval 60
 $listener
+# Authentication (issue 16): no anonymous client on any listener; one password file and one ACL file
+# for all listeners (per_listener_settings is false by default), re-read on SIGHUP without dropping sessions.
+# include_dir is read after mosquitto.conf, so this allow_anonymous overrides a Debian "true" there.
+allow_anonymous false
+password_file $MQTT_AUTH_DIR/passwd
+acl_file $MQTT_AUTH_DIR/acl
+# TLS listener for the field (self-signed by default; docs/devices.md says how to use a real certificate).
+listener $MQTT_TLS_PORT
+certfile $MQTT_AUTH_DIR/tls/server.crt
+keyfile $MQTT_AUTH_DIR/tls/server.key
 CONF
 )
   if [ ! -f "$MOSQUITTO_PROJECT_CONF" ] || [ "$(cat "$MOSQUITTO_PROJECT_CONF")" != "$want" ]; then
     echo "$want" | $SUDO tee "$MOSQUITTO_PROJECT_CONF" >/dev/null
     log "Mosquitto settings changed: restarting the broker"
     mosquitto_stop
+  elif [ -n "$(mosquitto_pid)" ]; then
+    $SUDO kill -HUP "$(mosquitto_pid)"   # re-read passwd/acl; sessions stay
   fi
   mosquitto_start
 }
@@ -242,7 +311,7 @@ cmd_status() {
   else
     log "PostgreSQL: not running"
   fi
-  if [ -n "$(mosquitto_pid)" ]; then log "Mosquitto: running (pid $(mosquitto_pid)) on 127.0.0.1:1883"; else log "Mosquitto: not running"; fi
+  if [ -n "$(mosquitto_pid)" ]; then log "Mosquitto: running (pid $(mosquitto_pid)) on 127.0.0.1:1883, TLS on :$MQTT_TLS_PORT (anonymous refused; auth files in $MQTT_AUTH_DIR)"; else log "Mosquitto: not running"; fi
 }
 
 cmd_down() {
@@ -265,7 +334,8 @@ case "${1:-up}" in
   up) cmd_up ;;
   tools) cmd_tools ;;
   status) cmd_status ;;
+  auth-files) mosquitto_auth_files ;;  # only the broker's service accounts + passwd/acl in $PUREHEALTH_MQTT_AUTH_DIR
   down) cmd_down ;;
   -h|--help|help) sed -n '2,12p' "$0" ;;
-  *) die "unknown command '$1' (up|tools|status|down)" ;;
+  *) die "unknown command '$1' (up|tools|status|down|auth-files)" ;;
 esac

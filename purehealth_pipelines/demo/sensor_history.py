@@ -16,10 +16,10 @@ import time
 import urllib.request
 from datetime import datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import psycopg
 from tqdm import tqdm
 
+from realtime_bridge.mqtt_auth import StationPublisher
 from realtime_bridge.simulator import DEFAULT_SEED, StationModel
 
 log = logging.getLogger(__name__)
@@ -110,20 +110,22 @@ def seed_sensor_history(
     )
     try:
         _wait_healthy(health_port, timeout=30)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{client_id}-publisher")
-        client.connect(mqtt_host, mqtt_port)
-        client.loop_start()
+        # Like real sensors: one credential per station (rotated each run), confined by the broker's ACL to
+        # that station's topics; the bridge above logs in with the subscribe-only bridge credential.
+        from purehealth_pipelines.devices import registry
+
+        issued = registry.provision(url, station_ids, sensor_id="demo-history")
+        client = StationPublisher(mqtt_host, mqtt_port, f"{client_id}-publisher", per_station=issued)
         pending = []
         for topic, payload in tqdm(messages, desc="sensor history -> MQTT", unit="msg", disable=quiet):
-            pending.append(client.publish(topic, payload, qos=1))
+            pending.append(client.publish(topic.split("/")[3], topic, payload, qos=1))
             if len(pending) >= 1000:
                 for info in pending:
                     info.wait_for_publish(timeout=30)
                 pending.clear()
         for info in pending:
             info.wait_for_publish(timeout=30)
-        client.loop_stop()
-        client.disconnect()
+        client.close()
         expected = sum(len(json.loads(p)["values"]) for _, p in messages)
         deadline = time.monotonic() + timeout
         while (landed := _landed(url, start, end, station_ids)) < expected and time.monotonic() < deadline:

@@ -104,12 +104,12 @@ def forecast_models(
         train_kwargs={"num_boost_round": config.num_boost_round},
     )
     lines = [
-        "| parameter | h | hold-out skill vs persistence | vs seasonal naive | served | status |",
-        "|---|---:|---:|---:|---|---|",
+        "| parameter | h | hold-out skill vs persistence | vs seasonal naive | served | gate | status |",
+        "|---|---:|---:|---:|---|---|---|",
     ]
     lines += [
         f"| {p} | {h} | {k['vs_persistence']:+.3f} | {k['vs_seasonal_naive']:+.3f} "
-        f"| {'yes' if k['served'] else 'no'} | {s['status']} |"
+        f"| {'yes' if k['served'] else 'no'} | {k.get('gate', '')} | {s['status']} |"
         for p, s in report.trained.items()
         for h, k in s["skill_per_horizon"].items()
     ]

@@ -131,48 +131,134 @@ def conformal_adjustment(y: np.ndarray, low: np.ndarray, high: np.ndarray, cover
     return float(np.quantile(scores, level, method="higher"))
 
 
+# The approval gate's margin: a horizon is served only when its hold-out advantage over each baseline is
+# larger than GATE_Z standard errors (one-sided 95 %). Errors of neighbouring hours are correlated (a +24 h
+# forecast made at 09:00 and at 10:00 miss the same afternoon), so the standard error comes from station-day
+# blocks, not from single rows — a Diebold–Mariano comparison (Diebold & Mariano 1995, J. Business &
+# Economic Statistics 13(3)) with day blocks. Issue 18: with the point skill alone (> 0), +24 h horizons
+# whose hold-out skill was +0.01–0.05 were served and then lost to the baselines the following weeks.
+GATE_Z = 1.645
+GATE_MIN_BLOCKS = 5
+
+
+def skill_margin(
+    actual: np.ndarray, p50: np.ndarray, baseline: np.ndarray, blocks: np.ndarray, z: float | None = None
+) -> float:
+    """z (default GATE_Z) standard errors of the skill 1 − MAE/MAE(baseline), from block means of the loss
+    differential |baseline error| − |model error| (NaN with fewer than GATE_MIN_BLOCKS blocks: too little
+    evidence)."""
+    z = GATE_Z if z is None else z
+    frame = pd.DataFrame(
+        {
+            "block": blocks,
+            "diff": np.abs(baseline - actual) - np.abs(p50 - actual),
+            "base": np.abs(baseline - actual),
+        }
+    )
+    per_block = frame.groupby("block")[["diff", "base"]].mean()
+    if len(per_block) < GATE_MIN_BLOCKS or per_block["base"].mean() <= 0:
+        return np.nan
+    standard_error = per_block["diff"].std(ddof=1) / np.sqrt(len(per_block))
+    return float(z * standard_error / per_block["base"].mean())
+
+
 def holdout_metrics(
-    actual: np.ndarray, p50: np.ndarray, persistence: np.ndarray, seasonal_naive: np.ndarray | None = None
+    actual: np.ndarray,
+    p50: np.ndarray,
+    persistence: np.ndarray,
+    seasonal_naive: np.ndarray | None = None,
+    blocks: np.ndarray | None = None,
+    periods: np.ndarray | None = None,
 ) -> dict[str, float | int | bool | str]:
     """P50 MAE on the held-out slice against persistence and seasonal naive, and the gate's verdict.
 
     All three are scored on the same rows (actual and both baselines present). `served` is the approval
-    gate for this horizon: the P50 must beat the *better* of the two baselines (skill > 0 against both);
-    issue 18 found models approved on mean skill over horizons while their +6 h lost to same-hour-yesterday.
+    gate for this horizon: the P50 must beat *both* baselines by more than its margin (skill_margin over
+    `blocks`, e.g. station-day labels; without blocks every row is its own block), and must not lose to
+    either baseline in any of the hold-out's `periods` (e.g. its weeks: a rolling check that the advantage
+    is not one good week averaged with a bad one). Issue 18 found models approved on mean skill over
+    horizons while their +6 h lost to same-hour-yesterday, then +24 h horizons served on a hold-out skill of
+    a few hundredths that lost the following weeks.
     """
     seasonal = persistence if seasonal_naive is None else seasonal_naive
     seen = ~np.isnan(actual) & ~np.isnan(p50) & ~np.isnan(persistence) & ~np.isnan(seasonal)
     if not seen.any():
         return {"holdout_n": 0, "served": False, "gate": "no hold-out rows"}
+    blocks = np.arange(len(actual)) if blocks is None else np.asarray(blocks)
     mae = float(np.abs(p50[seen] - actual[seen]).mean())
     mae_persistence = float(np.abs(persistence[seen] - actual[seen]).mean())
     mae_seasonal = float(np.abs(seasonal[seen] - actual[seen]).mean())
     skill_p = 1 - mae / mae_persistence if mae_persistence > 0 else 0.0
     skill_s = 1 - mae / mae_seasonal if mae_seasonal > 0 else 0.0
-    served, gate = approval_gate(skill_p, skill_s)
+    margin_p = skill_margin(actual[seen], p50[seen], persistence[seen], blocks[seen])
+    margin_s = skill_margin(actual[seen], p50[seen], seasonal[seen], blocks[seen])
+    served, gate = approval_gate(skill_p, skill_s, margin_p, margin_s)
+    worst = _worst_period(actual[seen], p50[seen], persistence[seen], seasonal[seen], periods, seen)
+    if served and worst is not None and worst[1] <= 0:
+        served, gate = False, f"loses to {worst[0]} in hold-out period {worst[2]} (skill {worst[1]:+.3f})"
     return {
         "holdout_n": int(seen.sum()),
+        "holdout_blocks": len(np.unique(blocks[seen])),
         "holdout_mae": mae,
         "holdout_mae_persistence": mae_persistence,
         "holdout_mae_seasonal_naive": mae_seasonal,
         "holdout_skill_vs_persistence": skill_p,
         "holdout_skill_vs_seasonal_naive": skill_s,
+        # None (JSON null) where there were too few hold-out days to estimate a margin
+        "holdout_margin_vs_persistence": None if np.isnan(margin_p) else margin_p,
+        "holdout_margin_vs_seasonal_naive": None if np.isnan(margin_s) else margin_s,
         "better_baseline": "persistence" if mae_persistence <= mae_seasonal else "seasonal_naive",
         "served": served,
         "gate": gate,
     }
 
 
-def approval_gate(skill_vs_persistence: float, skill_vs_seasonal_naive: float) -> tuple[bool, str]:
-    """(serve this horizon from the model?, why): only when it beats both baselines on the hold-out.
+def _worst_period(
+    actual: np.ndarray,
+    p50: np.ndarray,
+    persistence: np.ndarray,
+    seasonal: np.ndarray,
+    periods: np.ndarray | None,
+    seen: np.ndarray,
+) -> tuple[str, float, str] | None:
+    """(baseline, skill, period) of the lowest per-period skill against either baseline (None: no periods)."""
+    if periods is None:
+        return None
+    labels = np.asarray(periods)[seen]
+    worst = None
+    for label in np.unique(labels):
+        rows = labels == label
+        model_mae = np.abs(p50[rows] - actual[rows]).mean()
+        for name, baseline in (("persistence", persistence), ("seasonal naive", seasonal)):
+            base_mae = np.abs(baseline[rows] - actual[rows]).mean()
+            skill = 1 - model_mae / base_mae if base_mae > 0 else 0.0
+            if worst is None or skill < worst[1]:
+                worst = (name, float(skill), str(label))
+    return worst
+
+
+def approval_gate(
+    skill_vs_persistence: float,
+    skill_vs_seasonal_naive: float,
+    margin_vs_persistence: float = 0.0,
+    margin_vs_seasonal_naive: float = 0.0,
+) -> tuple[bool, str]:
+    """(serve this horizon from the model?, why): only when it beats both baselines on the hold-out by more
+    than the margin (skill_margin; NaN = too few hold-out days to tell, refused).
 
     A refused horizon is not served at all (no forecast row), rather than served from a baseline: a
     dashboard then shows no forecast for it, never a baseline dressed up as a model."""
-    if not (skill_vs_persistence > 0):
-        return False, f"loses to persistence (skill {skill_vs_persistence:+.3f})"
-    if not (skill_vs_seasonal_naive > 0):
-        return False, f"loses to seasonal naive (skill {skill_vs_seasonal_naive:+.3f})"
-    return True, "beats persistence and seasonal naive"
+    for name, skill, margin in (
+        ("persistence", skill_vs_persistence, margin_vs_persistence),
+        ("seasonal naive", skill_vs_seasonal_naive, margin_vs_seasonal_naive),
+    ):
+        if not (skill > 0):
+            return False, f"loses to {name} (skill {skill:+.3f})"
+        if np.isnan(margin):
+            return False, f"too few hold-out days to tell whether it beats {name}"
+        if not (skill > margin):
+            return False, f"does not beat {name} by its margin (skill {skill:+.3f}, margin {margin:.3f})"
+    return True, "beats persistence and seasonal naive by their margins"
 
 
 def seasonal_naive_values(rows: pd.DataFrame, horizon_h: int) -> np.ndarray:
@@ -215,6 +301,12 @@ def train_quantile_models(
     if not calibration.empty and len(models.quantiles) >= 2:
         predicted = predict_quantiles(models, calibration)
         coverage = models.quantiles[-1] - models.quantiles[0]
+        # the gate's evidence comes in station-days (see skill_margin)
+        station_days = (
+            calibration["station_id"].astype(str) + "/" + calibration["ts"].dt.floor("D").astype(str)
+        ).to_numpy()
+        # ... and it must hold in each week of the hold-out (week 0 = the oldest)
+        holdout_weeks = ((calibration["ts"] - calibration["ts"].min()) // pd.Timedelta(days=7)).to_numpy()
         for h in models.horizons:
             at_h = predicted[predicted["horizon_h"] == h]
             actual = calibration[f"target_{h}h"].to_numpy(dtype="float64")
@@ -226,6 +318,8 @@ def train_quantile_models(
                 at_h["p50"].to_numpy(),
                 at_h["base"].to_numpy(),
                 seasonal_naive_values(calibration, h),
+                blocks=station_days,
+                periods=holdout_weeks,
             )
     return models
 

@@ -120,6 +120,7 @@ def train_and_register(
                     "vs_persistence": round(float(m.get("holdout_skill_vs_persistence", np.nan)), 4),
                     "vs_seasonal_naive": round(float(m.get("holdout_skill_vs_seasonal_naive", np.nan)), 4),
                     "served": bool(m.get("served")),
+                    "gate": str(m.get("gate", "")),
                 }
                 for h, m in sorted(trained.metrics.items())
             },

@@ -27,6 +27,8 @@ import pandas as pd
 import psycopg
 import yaml
 
+from purehealth_pipelines.alerts.outbox import write_owed
+from purehealth_pipelines.alerts.routing import Transition
 from purehealth_pipelines.forecasting.publish import ALERT_RULES as FORECAST_SOURCE_RULES
 from purehealth_pipelines.live.channels import EVENTS_CHANNEL, MAX_PAYLOAD_BYTES, load_secret, seal
 
@@ -331,6 +333,8 @@ class AlertState:
     message: str
     alert_id: int | None = None
     changed: bool = field(default=False)
+    stored_status: str | None = None  # status as loaded from mart.alerts (None = new): the transition's start
+    tier: int = 1  # mart.alerts.escalation_tier: which subscriber tiers hear of its resolve
 
     def seen_until(self) -> pd.Timestamp:
         return max(self.last_seen, self.resolved_at) if self.resolved_at is not None else self.last_seen
@@ -432,7 +436,7 @@ def reconcile(
 STORED_ALERTS_SQL = """
 SELECT DISTINCT ON (station_id, parameter, rule)
        alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
-       breach_count, last_value, worst_value, threshold, message
+       breach_count, last_value, worst_value, threshold, message, escalation_tier
 FROM mart.alerts
 WHERE station_id = ANY(%(stations)s) OR status = 'open'
 ORDER BY station_id, parameter, rule, last_seen DESC
@@ -459,6 +463,8 @@ def load_stored(conn: psycopg.Connection, stations: list[str]) -> list[AlertStat
             worst_value=r[11] if r[11] is not None else np.nan,
             threshold=r[12],
             message=r[13],
+            stored_status=r[5],
+            tier=r[14],
         )
         for r in rows
     ]
@@ -492,10 +498,13 @@ def notify_payload(alert: AlertState) -> str:
 def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_version: str) -> tuple[int, int]:
     """Insert new / update changed alerts and announce each with pg_notify, all in ONE transaction.
 
-    NOTIFY is delivered only on commit, so listeners never hear of an alert that was rolled back.
-    Returns (opened, changed).
+    NOTIFY is delivered only on commit, so listeners never hear of an alert that was rolled back. The
+    notifications people are owed (opened / re-opened / resolved; alerts.routing decides for whom) go into
+    ops.alert_outbox in this same transaction: the outbox holds a row if and only if its transition
+    committed, and `purehealth notify` delivers it. Returns (opened, changed).
     """
     opened = changed = 0
+    transitions: list[Transition] = []
     secret = load_secret(conn) if alerts else b""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('mart.alerts', 0))")
@@ -542,7 +551,44 @@ def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_versi
                 changed += 1
             sealed = seal(secret, EVENTS_CHANNEL, notify_payload(alert))
             cur.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, sealed))
+            kind = transition_kind(alert.stored_status, alert.status)
+            if kind is not None:
+                transitions.append(_as_transition(kind, alert))
+            alert.stored_status = alert.status
+        write_owed(cur, transitions)
     return opened, changed
+
+
+def transition_kind(before: str | None, after: str) -> str | None:
+    """What people are told of a change of status (None: an open alert extended — no new message).
+
+    An alert created and resolved within one run is announced once, as resolved (its message still says
+    since when).
+    """
+    if before == after:
+        return None
+    if after == "resolved":
+        return "resolved"
+    return "opened" if before is None else "reopened"
+
+
+def _as_transition(kind: str, alert: AlertState) -> Transition:
+    return Transition(
+        kind=kind,
+        alert_id=int(alert.alert_id),
+        station_id=alert.station_id,
+        parameter=alert.parameter,
+        rule=alert.rule,
+        severity=alert.severity,
+        first_seen=alert.first_seen,
+        last_seen=alert.last_seen,
+        resolved_at=alert.resolved_at,
+        last_value=_float(alert.last_value),
+        worst_value=_float(alert.worst_value),
+        threshold=alert.threshold,
+        message=alert.message,
+        tier=alert.tier,
+    )
 
 
 def _float(value: float) -> float | None:

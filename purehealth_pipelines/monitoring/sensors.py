@@ -3,20 +3,16 @@
 Why: the marts follow live readings through an automation sensor whose ticks stay green whatever the runs
 they request do — a mart that failed on every live tick (issue 10) showed nothing on the Automation tab.
 This sensor's ticks name each failed run (the Automation tab lists them), and `ops.run_failures` keeps one row
-per failed run with its assets, partition and error, for SQL and for whatever notifies people.
+per failed run with its assets, partition and error, and — in the same transaction — the notifications owed
+to the operators' subscriptions (ops.alert_outbox, delivered by `purehealth notify`).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from purehealth_pipelines.alerts.outbox import record_run_failure
 from purehealth_pipelines.resources import WarehouseResource
-
-RECORD_FAILURE_SQL = """
-INSERT INTO ops.run_failures (run_id, attempt, job_name, asset_keys, partition, message)
-VALUES (%(run_id)s, %(attempt)s, %(job_name)s, %(asset_keys)s, %(partition)s, %(message)s)
-ON CONFLICT (run_id) DO NOTHING
-"""
 
 
 def _partition(tags: dict[str, str]) -> str | None:
@@ -45,18 +41,21 @@ def run_failures_sensor(context: dg.RunFailureSensorContext, warehouse: Warehous
         if error is not None:
             message = f"{step_event.step_key}: {error.message.strip()}"
             break
-    warehouse.execute(
-        RECORD_FAILURE_SQL,
-        {
-            "run_id": run.run_id,
-            "attempt": int(run.tags.get("dagster/retry_number", 0)),
-            "job_name": run.job_name,
-            "asset_keys": assets,
-            "partition": _partition(dict(run.tags)),
-            "message": message[:4000],
-        },
+    values = {
+        "run_id": run.run_id,
+        "attempt": int(run.tags.get("dagster/retry_number", 0)),
+        "job_name": run.job_name,
+        "asset_keys": assets,
+        "partition": _partition(dict(run.tags)),
+        "message": message[:4000],
+    }
+    # the failure row and the operators' notifications commit together (the transactional outbox)
+    with warehouse.connect() as conn:
+        owed = record_run_failure(conn, values)
+    context.log.warning(
+        f"run {run.run_id[:8]} ({', '.join(assets) or run.job_name}) failed: {message[:300]}; "
+        f"{owed} operator notification(s) owed"
     )
-    context.log.warning(f"run {run.run_id[:8]} ({', '.join(assets) or run.job_name}) failed: {message[:300]}")
 
 
 defs = dg.Definitions(sensors=[run_failures_sensor])

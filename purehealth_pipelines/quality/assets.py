@@ -9,7 +9,11 @@ import pandas as pd
 from purehealth_pipelines import partitions
 from purehealth_pipelines.quality.climatology import CLIMATOLOGY_STATS_SQL, climatology_spans
 from purehealth_pipelines.quality.config import load_config
-from purehealth_pipelines.quality.pipeline import CORE_READINGS_COLUMNS, score_range
+from purehealth_pipelines.quality.pipeline import (
+    CORE_READINGS_COLUMNS,
+    learn_drift_references,
+    score_range,
+)
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import json_safe, table_schema_metadata
 from purehealth_pipelines.warehouse.reader import read_frame
@@ -60,7 +64,9 @@ CORE_READINGS_SCHEMA = dg.TableSchema(
         "The canonical reading: every raw source (IoT sensors, CPCB NWMP, MPCB, CWC, IMD, satellite) unified "
         "to one row per station/parameter/time/source in canonical codes and units, censored lab values kept "
         "censored, scored with QARTOD tests (gap, syntax, gross range, monthly climatology, spike, rate of "
-        "change, flat line; ioos_qc) using quality/qartod_thresholds.yaml. qc_flag = worst per-test flag; "
+        "change, flat line; ioos_qc) and the model-based drift test (qc_drift: DO vs the saturation its "
+        "temperature allows, per-station reference from core.qc_drift_reference) using "
+        "quality/qartod_thresholds.yaml. qc_flag = worst per-test flag; "
         "approval_status starts provisional. core.readings_preferred picks IoT > government > satellite > "
         "model where several sources report the same instant. A re-run replaces the partition's rows."
     ),
@@ -140,10 +146,47 @@ def qc_climatology(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     )
 
 
+@dg.asset(
+    key=["core", "qc_drift_reference"],
+    deps=[dg.AssetKey(["core", "readings"])],
+    group_name="quality",
+    kinds={"timescaledb", "python"},
+    owners=["team:purehealth-data"],
+    description=(
+        "Per-station references of the model-based drift test (quality/drift.py): for each station and "
+        "parameter with a drift model (DO: the station's ratio to the oxygen saturation its temperature "
+        "allows), the center and robust scale of the day-long residual median over the last "
+        "`drift.learning_days` of core.readings (readings not failed), and the threshold max(k·scale, "
+        "floor). Every run adds a new version; core.qc_drift_reference_current is the newest. Re-score "
+        "core.readings partitions afterwards to apply it."
+    ),
+)
+def qc_drift_reference(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    config = load_config()
+    version = "drift-" + pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    references = learn_drift_references(warehouse, config).assign(version=version)
+    with warehouse.connect() as conn, conn.transaction(), conn.cursor() as cur:
+        written = copy_frame(cur, "core.qc_drift_reference", references) if len(references) else 0
+    context.log.info(f"drift reference {version}: {written} station/parameter references")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "version": version,
+            "stations": int(references["station_id"].nunique()) if written else 0,
+            "median_threshold": json_safe(
+                references.groupby("parameter")["threshold"].median().round(3).to_dict() if written else {}
+            ),
+        }
+    )
+
+
 climatology_monthly = dg.ScheduleDefinition(
     name="qc_climatology_monthly",
-    target=[qc_climatology],
+    target=[qc_climatology, qc_drift_reference],
     cron_schedule="0 3 1 * *",
     execution_timezone=partitions.TIMEZONE,
-    description="Re-learn the QARTOD climatology spans on the 1st of every month.",
+    description="Re-learn the QARTOD climatology spans and the drift test's references on the 1st of every "
+    "month.",
 )

@@ -14,13 +14,21 @@ from purehealth_pipelines.quality.qartod import QC_COLUMNS
 
 
 def _score_file(args: argparse.Namespace) -> int:
-    from purehealth_pipelines.quality.scorefile import read_input, read_station_ranges, score_frame
+    from purehealth_pipelines.quality.scorefile import (
+        read_calibrations,
+        read_input,
+        read_station_ranges,
+        score_frame,
+    )
 
     readings = read_input(args.input)
     history = read_input(args.history) if args.history else None
     ranges = read_station_ranges(args.station_ranges) if args.station_ranges else None
+    calibrations = read_calibrations(args.calibrations) if args.calibrations else None
     config = load_config(args.thresholds)
-    scored, rejected = score_frame(readings, config, station_ranges=ranges, history=history)
+    scored, rejected = score_frame(
+        readings, config, station_ranges=ranges, history=history, calibrations=calibrations
+    )
     columns = [*readings.columns, "qc_flag", *QC_COLUMNS, "quality"]
     out = scored[columns].copy()
     out["ts"] = out["ts"].map(lambda t: t.isoformat())
@@ -45,6 +53,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.add_argument(
         "--station-ranges", help="YAML {station_id: {parameter: [low, high]}}: each station's suspect span"
     )
-    score.add_argument("--history", help="CSV in INPUT's format: history the climatology is learned from")
+    score.add_argument(
+        "--history",
+        help="CSV in INPUT's format: history the climatology and the drift reference are learned from "
+        "(default for the drift reference: INPUT itself)",
+    )
+    score.add_argument(
+        "--calibrations",
+        help="CSV station_id, parameter, ts: sensor calibrations; the drift test's window restarts at each",
+    )
     score.add_argument("--thresholds", help="a thresholds YAML (default: the shipped qartod_thresholds.yaml)")
     score.set_defaults(handler=_score_file)

@@ -23,6 +23,7 @@ TESTS: tuple[str, ...] = (
     "spike",
     "rate_of_change",
     "flat_line",
+    "drift",
 )
 
 
@@ -69,6 +70,52 @@ class RateOfChange:
     noise_factor: float = 0.0
 
 
+DRIFT_MODELS: tuple[str, ...] = ("saturation", "history")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Model-based test for what rule tests cannot see (quality/drift.py): sensor drift and fouling.
+
+    `model` predicts the reading from something other than its own value: "saturation" (dissolved oxygen
+    from the co-measured water temperature `covariate`, through the oxygen solubility curve and the
+    station's own learned ratio to it) or "history" (the series' own recent bins: how erratic the sensor
+    has become). A sustained residual (window median, DriftSettings) beyond max(k · the station's learned
+    scale, `floor`) on `side` ("high", "low" or "both") is suspect. `log`: residuals of log values (a
+    multiplicative sensor such as turbidity), `floor` then in log units. `exempt`: a span of the
+    co-measured `exempt_covariate` where the model does not hold (water at its freezing point: ice in the
+    water or on the optics makes turbidity erratic for reasons a technician judges case by case); a window
+    that saw the covariate inside it is not evaluated and its readings do not teach the model.
+    """
+
+    model: str
+    covariate: str | None = None
+    side: str = "both"
+    floor: float = 0.0
+    log: bool = False
+    exempt_covariate: str | None = None
+    exempt: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """How the drift test windows and learns (shared by every parameter that has a `drift` model).
+
+    Readings are reduced to `bin_minutes` medians (the same bins whatever the sampling rate, so a 5-s live
+    sensor and a 15-min logger learn comparable scales), the residual of each bin is summarised by the
+    median of the trailing `window_hours` (sustained: a single event does not move it), evaluated when at
+    least `min_coverage` of the window's bins hold data. The station's reference (center and scale of that
+    window statistic) is learned from at least `min_learning_days` of history; `k` scales it.
+    """
+
+    bin_minutes: float = 60.0
+    window_hours: float = 24.0
+    min_coverage: float = 0.5
+    k: float = 6.0
+    min_learning_days: float = 14.0
+    learning_days: float = 365.0
+
+
 @dataclass(frozen=True)
 class ParameterThresholds:
     gross_range: GrossRange | None = None
@@ -79,6 +126,7 @@ class ParameterThresholds:
     impossible_values: tuple[float, ...] = ()
     # Reporting resolution (unit steps the sensor prints); the flat-line tolerance must be at least this.
     resolution: float | None = None
+    drift: Drift | None = None
 
     @property
     def rate_of_change_per_hour(self) -> float | None:
@@ -121,6 +169,7 @@ class QcConfig:
     gap: dict[str, GapRule]
     climatology: ClimatologySettings
     parameters: dict[str, ParameterThresholds]
+    drift: DriftSettings = field(default_factory=DriftSettings)
     station_overrides: dict[str, dict[str, ParameterThresholds]] = field(default_factory=dict)
 
     def tests_for(self, source: str) -> frozenset[str]:
@@ -145,6 +194,7 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
         "flat_line",
         "impossible_values",
         "resolution",
+        "drift",
     }
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
@@ -187,7 +237,30 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
                 f"{resolution}: a stable river would look like a stuck sensor"
             )
     impossible = tuple(float(v) for v in raw.get("impossible_values") or ())
-    return ParameterThresholds(gross, spike, roc, flat, impossible, resolution)
+    drift = None
+    if "drift" in raw:
+        d = raw["drift"]
+        unknown = set(d) - {"model", "covariate", "side", "floor", "log", "exempt_covariate", "exempt"}
+        if unknown:
+            raise ValueError(f"{where}.drift: unknown keys {sorted(unknown)}")
+        if d.get("model") not in DRIFT_MODELS:
+            raise ValueError(f"{where}.drift.model must be one of {DRIFT_MODELS}")
+        if d.get("side", "both") not in ("high", "low", "both"):
+            raise ValueError(f"{where}.drift.side must be 'high', 'low' or 'both'")
+        if d["model"] == "saturation" and not d.get("covariate"):
+            raise ValueError(f"{where}.drift: the saturation model needs a temperature `covariate`")
+        if bool(d.get("exempt")) != bool(d.get("exempt_covariate")):
+            raise ValueError(f"{where}.drift: `exempt` and `exempt_covariate` go together")
+        drift = Drift(
+            model=str(d["model"]),
+            covariate=str(d["covariate"]) if d.get("covariate") else None,
+            side=str(d.get("side", "both")),
+            floor=float(d.get("floor", 0.0)),
+            log=bool(d.get("log", False)),
+            exempt_covariate=str(d["exempt_covariate"]) if d.get("exempt_covariate") else None,
+            exempt=_pair(d["exempt"], f"{where}.drift.exempt") if d.get("exempt") else None,
+        )
+    return ParameterThresholds(gross, spike, roc, flat, impossible, resolution, drift)
 
 
 def parse_config(raw: dict[str, Any]) -> QcConfig:
@@ -219,6 +292,15 @@ def parse_config(raw: dict[str, Any]) -> QcConfig:
         for station, by_parameter in (raw.get("station_overrides") or {}).items()
     }
     clim = raw.get("climatology") or {}
+    drift = raw.get("drift") or {}
+    unknown_drift = set(drift) - set(DriftSettings.__dataclass_fields__)
+    if unknown_drift:
+        raise ValueError(f"drift: unknown keys {sorted(unknown_drift)}")
+    drift_settings = DriftSettings(**{k: float(v) for k, v in drift.items()})
+    if not 0 < drift_settings.min_coverage <= 1:
+        raise ValueError("drift.min_coverage must be in (0, 1]")
+    if drift_settings.window_hours < drift_settings.bin_minutes / 60.0:
+        raise ValueError("drift.window_hours must cover at least one bin")
     config = QcConfig(
         version=str(raw["version"]),
         lookback_hours=float(raw.get("lookback_hours", 6)),
@@ -238,10 +320,16 @@ def parse_config(raw: dict[str, Any]) -> QcConfig:
         ),
         parameters=parameters,
         station_overrides=overrides,
+        drift=drift_settings,
     )
     longest_gap = max((g.hours for g in gap.values()), default=0.0)
     if config.lookback_hours < max(longest_gap, 0.0):
         raise ValueError(f"lookback_hours {config.lookback_hours} is shorter than the longest gap threshold")
+    if any(p.drift for p in parameters.values()) and config.lookback_hours < drift_settings.window_hours:
+        raise ValueError(
+            f"lookback_hours {config.lookback_hours} is shorter than drift.window_hours "
+            f"{drift_settings.window_hours}: the first readings of a day would see a partial window"
+        )
     # A flat-line window longer than the lookback (water level: 48 h) is still evaluated; its first hours
     # of a day just see less history.
     return config

@@ -62,6 +62,24 @@ def read_lro_export(path: str | Path, station_id: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+# Main Street's calibration files: `MainStreet_<sensor>_calib_dates.csv` -> canonical parameter
+LRO_CALIBRATION_FILES: dict[str, str] = {"do": "do_mg_l", "cond": "ec_us_cm", "ph": "ph"}
+
+
+def read_lro_calibrations(path: str | Path, station_id: str, parameter: str) -> pd.DataFrame:
+    """An LRO calibration file -> long rows (station_id, parameter, ts UTC), one per calibration.
+
+    The files list drift periods: a title row (e.g. `DO,,`), then `start,end,gap` — the period between two
+    calibrations (local time, UTC−7 like the exports) and the offset found at its end. Both ends are
+    calibrations (the sensor was serviced), so both are returned, once each."""
+    table = pd.read_csv(path, skiprows=1, encoding="utf-8-sig")
+    times = pd.concat([table["start"], table["end"]]).dropna().drop_duplicates()
+    ts = pd.to_datetime(times, format="%Y-%m-%d %H:%M").dt.tz_localize("UTC") + LRO_UTC_OFFSET
+    return pd.DataFrame(
+        {"station_id": station_id, "parameter": parameter, "ts": ts.sort_values().to_numpy()}
+    ).reset_index(drop=True)
+
+
 def confusion(flagged: np.ndarray, bad: np.ndarray) -> dict[str, float]:
     """Counts, share flagged, precision and recall of `flagged` against `bad` (NaN where undefined)."""
     flagged, bad = np.asarray(flagged, bool), np.asarray(bad, bool)

@@ -17,6 +17,7 @@ import pandas as pd
 import psycopg
 
 from purehealth_pipelines.quality.config import QcConfig
+from purehealth_pipelines.quality.drift import REFERENCE_COLUMNS, learn_drift_reference
 from purehealth_pipelines.quality.qartod import QC_COLUMNS, score_readings
 from purehealth_pipelines.quality.unify import RAW_SOURCE_QUERIES, canonicalise
 from purehealth_pipelines.resources.warehouse import WarehouseResource
@@ -60,6 +61,61 @@ def read_climatology(conn: psycopg.Connection) -> tuple[pd.DataFrame, str | None
     )
     version = str(frame["version"].iloc[0]) if not frame.empty else None
     return frame, version
+
+
+def read_drift_reference(conn: psycopg.Connection) -> tuple[pd.DataFrame, str | None]:
+    """The current drift-test references and their version (None when nothing has been learned yet)."""
+    frame = read_frame(
+        conn,
+        "SELECT version, station_id, parameter, model, ratio, center, scale, threshold"
+        " FROM core.qc_drift_reference_current",
+    )
+    version = str(frame["version"].iloc[0]) if not frame.empty else None
+    return frame, version
+
+
+def drift_parameters(config: QcConfig) -> tuple[list[str], list[str]]:
+    """(parameters with a drift model, those plus the covariates their models read)."""
+    modelled = [p for p, t in config.parameters.items() if t.drift is not None]
+    needed = set(modelled)
+    for parameter in modelled:
+        spec = config.parameters[parameter].drift
+        needed |= {c for c in (spec.covariate, spec.exempt_covariate) if c}
+    return modelled, sorted(needed)
+
+
+def learn_drift_references(
+    warehouse: WarehouseResource, config: QcConfig, *, until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Every station's drift reference from its last `learning_days` of core.readings (not failed, not
+    missing), one station at a time so a year of 15-min history for hundreds of stations never sits in
+    memory at once. Columns: drift.REFERENCE_COLUMNS."""
+    modelled, needed = drift_parameters(config)
+    if not modelled:
+        return pd.DataFrame(columns=list(REFERENCE_COLUMNS))
+    until = until if until is not None else pd.Timestamp.now(tz="UTC")
+    since = until - pd.Timedelta(days=config.drift.learning_days)
+    window = {"since": since.to_pydatetime(), "until": until.to_pydatetime()}
+    with warehouse.connect() as conn:
+        stations = read_frame(
+            conn,
+            "SELECT DISTINCT station_id FROM core.readings WHERE parameter = ANY(%(modelled)s)"
+            " AND ts >= %(since)s AND ts < %(until)s ORDER BY station_id",
+            {**window, "modelled": modelled},
+        )["station_id"].tolist()
+        learned = []
+        for station in stations:
+            history = read_frame(
+                conn,
+                "SELECT station_id, parameter, source, ts, value, qc_flag FROM core.readings"
+                " WHERE station_id = %(station)s AND parameter = ANY(%(needed)s)"
+                " AND ts >= %(since)s AND ts < %(until)s AND qc_flag NOT IN (4, 9) AND censored IS NULL",
+                {**window, "station": station, "needed": needed},
+            )
+            if not history.empty:
+                learned.append(learn_drift_reference(history, config))
+    learned = [frame for frame in learned if len(frame)]
+    return pd.concat(learned, ignore_index=True) if learned else pd.DataFrame(columns=list(REFERENCE_COLUMNS))
 
 
 @dataclass
@@ -118,17 +174,19 @@ def score_window(
     with warehouse.connect() as conn:
         raw = read_raw_window(conn, context_start, context_end)
         climatology, climatology_version = read_climatology(conn)
+        drift_reference, drift_version = read_drift_reference(conn)
     summary.seconds_read = time.perf_counter() - began
 
     began = time.perf_counter()
     canonical, rejected = canonicalise(raw)
-    version = config.version + (f"+{climatology_version}" if climatology_version else "")
+    version = config.version + "".join(f"+{v}" for v in (climatology_version, drift_version) if v)
     scored = score_readings(
         canonical,
         config,
         climatology=climatology,
         context_start=context_start,
         now=now,
+        drift_reference=drift_reference,
     )
     scored["qc_version"] = version
     summary.qc_version = version
@@ -198,6 +256,9 @@ __all__ = [
     "CORE_READINGS_COLUMNS",
     "ScoreSummary",
     "daily_windows",
+    "drift_parameters",
+    "learn_drift_references",
+    "read_drift_reference",
     "read_raw_window",
     "score_range",
     "score_window",

@@ -17,6 +17,8 @@ between two series are set explicitly:
   history in their own series pass, as ioos_qc does at the start of a series;
 * gap — ioos_qc time_gap_test; the first reading of each series is judged against the start of the
   context read before the window (no reading in the lookback = a silence at least that long);
+* drift (not a QARTOD test; ioos_qc has none) — quality/drift.py: a sustained residual from a model of
+  the station (DO from the co-measured temperature's saturation, or the series' own recent readings);
 * climatology — ioos_qc's ClimatologyConfig walks its members per series, so the same rule (suspect
   outside the month's span, not evaluated where no span is known) is applied here with one vectorised
   join; a test checks it agrees with ioos_qc.climatology_test.
@@ -32,6 +34,7 @@ import pandas as pd
 from ioos_qc import qartod
 
 from purehealth_pipelines.quality.config import TESTS, ParameterThresholds, QcConfig
+from purehealth_pipelines.quality.drift import drift_flags
 
 PASS, NOT_EVALUATED, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
 QC_COLUMNS: tuple[str, ...] = tuple(f"qc_{test}" for test in TESTS)
@@ -393,13 +396,17 @@ def score_readings(
     climatology: pd.DataFrame | None = None,
     context_start: pd.Timestamp | None = None,
     now: pd.Timestamp | None = None,
+    drift_reference: pd.DataFrame | None = None,
+    calibrations: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Run every configured QARTOD test on canonical readings; return them sorted, with flag columns.
 
     `frame`: station_id, parameter, ts (tz-aware), source, value (float; NaN = missing), censored, unit
     [, pixel_count]. Include the context before/after the window to be written (lookback/lookahead): the
     time-series tests need neighbours. `context_start` is the start of that context (default: the first
-    reading). Adds qc_gap … qc_flat_line, qc_flag (worst), quality (label) and qc_version.
+    reading). Adds qc_gap … qc_flat_line, qc_drift, qc_flag (worst), quality (label) and qc_version.
+    `drift_reference` (drift.learn_drift_reference) enables the drift test (without it: not evaluated);
+    `calibrations` (station_id, parameter, ts) reset its window.
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame = frame.sort_values([*SERIES_KEY, "ts"], kind="stable").reset_index(drop=True)
@@ -443,6 +450,10 @@ def score_readings(
         full = np.full(len(frame), NOT_EVALUATED, np.int16)
         full[ts_rows] = sub_flags
         flags[name] = full
+    # The drift models read the same measurements (and, for saturation, the co-measured temperature).
+    flags["drift"] = drift_flags(
+        frame, config, drift_reference, applies["drift"] & ts_rows, ts_rows, calibrations
+    )
 
     for name in TESTS:
         flags[name] = np.where(missing, MISSING, flags[name]).astype(np.int16)

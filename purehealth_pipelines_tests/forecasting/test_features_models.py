@@ -219,6 +219,57 @@ def test_approval_gate_refuses_a_horizon_losing_to_seasonal_naive() -> None:
     assert models.approval_gate(-0.01, 0.5)[0] is False
 
 
+def test_approval_gate_needs_a_margin_measured_in_days_not_hours() -> None:
+    """A +24 h P50 somewhat better than both baselines over a 14-day hold-out is not evidence: its errors
+    are shared by every hour of a day, so the margin comes from station-day blocks (issue 18: such
+    horizons were served and then lost to the baselines on the following weeks)."""
+    rng = np.random.default_rng(8)
+    hours = np.arange(14 * 24)
+    days = hours // 24
+    actual = 8 + rng.normal(0, 0.3, len(hours))
+    # each day's weather moves every forecast made that day together: day-level errors dominate. The
+    # model's day errors are the baseline's, 20 % smaller, met on other days: better on average over the
+    # fortnight, worse on half of its days.
+    seasonal_day = rng.normal(0, 0.5, 14)
+    model_day = 0.8 * rng.permutation(seasonal_day)
+    persistence = actual + 2 * seasonal_day[days] + rng.normal(0, 0.05, len(hours))
+    seasonal = actual + seasonal_day[days] + rng.normal(0, 0.05, len(hours))
+    model = actual + model_day[days] + rng.normal(0, 0.05, len(hours))
+    by_hour = models.holdout_metrics(actual, model, persistence, seasonal)
+    by_day = models.holdout_metrics(actual, model, persistence, seasonal, blocks=days)
+    assert 0.1 < by_day["holdout_skill_vs_seasonal_naive"] < 0.3  # a positive point skill
+    assert by_hour["served"] is True  # rows as independent evidence: served
+    assert by_day["served"] is False and "margin" in by_day["gate"]
+    assert by_day["holdout_margin_vs_seasonal_naive"] > by_hour["holdout_margin_vs_seasonal_naive"]
+    # a clear winner is served with day blocks too
+    sharp = models.holdout_metrics(
+        actual, actual + rng.normal(0, 0.05, len(hours)), persistence, seasonal, days
+    )
+    assert sharp["served"] is True and sharp["holdout_blocks"] == 14
+    # fewer than GATE_MIN_BLOCKS days: no verdict can be reached, so nothing is served
+    short = models.holdout_metrics(actual[:72], actual[:72], persistence[:72], seasonal[:72], days[:72])
+    assert short["served"] is False and "too few" in short["gate"]
+    assert short["holdout_margin_vs_persistence"] is None
+
+
+def test_approval_gate_refuses_a_horizon_that_loses_one_hold_out_week() -> None:
+    """The advantage must hold week by week: a brilliant first week averaged with a losing second one is
+    what later lost to the baselines in issue 18."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(14 * 24)
+    days, weeks = hours // 24, hours // (7 * 24)
+    actual = 8 + np.sin(hours / 24 * 2 * np.pi) + rng.normal(0, 0.05, len(hours))
+    persistence = actual + rng.normal(0, 0.4, len(hours))
+    seasonal = actual + rng.normal(0, 0.4, len(hours))
+    model = actual + np.where(weeks == 0, rng.normal(0, 0.05, len(hours)), rng.normal(0, 0.45, len(hours)))
+    averaged = models.holdout_metrics(actual, model, persistence, seasonal, blocks=days)
+    weekly = models.holdout_metrics(actual, model, persistence, seasonal, blocks=days, periods=weeks)
+    assert averaged["holdout_skill_vs_seasonal_naive"] > 0.2 and averaged["served"] is True, averaged["gate"]
+    assert weekly["served"] is False and "hold-out period 1" in weekly["gate"]
+    steady = actual + rng.normal(0, 0.1, len(hours))
+    assert models.holdout_metrics(actual, steady, persistence, seasonal, blocks=days, periods=weeks)["served"]
+
+
 def test_daily_cycle_features(feature_frame: pd.DataFrame) -> None:
     """The value 24 h before the target minus now, and yesterday's change over the same hours."""
     rows = feature_frame.dropna(subset=["lag_18h", "lag_24h", "last_value"])

@@ -60,8 +60,14 @@ def test_train_register_backtest_forecast_notify_and_alert(
     report = service.train_and_register(warehouse, AS_OF, days=35, parameters=PARAMETERS, train_kwargs=FAST)
     assert set(report.trained) == set(PARAMETERS), report.skipped
     assert all(s["status"] == "approved" for s in report.trained.values()), report.trained
+    served = {p: s["served_horizons"] for p, s in report.trained.items()}
+    assert {1, 6} <= set(served["do_mg_l"]), report.trained  # the daily cycle: clearly beats both baselines
+    for parameter, summary in report.trained.items():  # a refused horizon says why (issue 18 gate)
+        for h, verdict in summary["skill_per_horizon"].items():
+            assert verdict["served"] == (h in served[parameter])
+            assert verdict["served"] or "loses" in verdict["gate"] or "margin" in verdict["gate"]
     version, reloaded = registry.load_approved(warehouse, "do_mg_l")
-    assert version == report.version and len(reloaded.boosters) == 9
+    assert version == report.version and len(reloaded.boosters) == 3 * len(served["do_mg_l"])
     assert reloaded.train_end < AS_OF  # trained only on what was known at as_of
     stored = warehouse.read_frame("SELECT DISTINCT model_sha256, features, params FROM ml.models")
     assert len(stored) == 18 and stored["params"].iloc[0]["deterministic"] is True
@@ -87,7 +93,8 @@ def test_train_register_backtest_forecast_notify_and_alert(
         messages = [json.loads(unseal(secret, n.channel, n.payload)) for n in notifies]
     assert issued.origin == pd.Timestamp("2024-07-01 06:00", tz="UTC")
     forecasts = warehouse.read_frame("SELECT * FROM mart.forecasts ORDER BY station_id, parameter, horizon_h")
-    assert len(forecasts) == 3 * 2 * 3
+    n_served = sum(len(h) for h in served.values())
+    assert len(forecasts) == 3 * n_served  # refused horizons are not served at all
     assert set(forecasts["station_id"]) == set(stations)
     assert (
         forecasts["ts"] == forecasts["origin_ts"] + pd.to_timedelta(forecasts["horizon_h"], unit="h")
@@ -97,9 +104,9 @@ def test_train_register_backtest_forecast_notify_and_alert(
     by_type = {t: [m for m in messages if m["type"] == t] for t in ("forecast", "forecast_alert")}
     assert len(by_type["forecast"]) == 6
     first = by_type["forecast"][0]
-    assert [h["h"] for h in first["horizons"]] == [1, 6, 24] and first["issued_at"].startswith(
-        "2024-07-01T06:10"
-    )
+    assert [h["h"] for h in first["horizons"]] == served[first["parameter"]] and first[
+        "issued_at"
+    ].startswith("2024-07-01T06:10")
     alerts = warehouse.read_frame("SELECT * FROM mart.forecast_alerts")
     assert len(alerts) > 0 and set(alerts["station_id"]) == {stations[0]}
     assert set(alerts["rule"]) == {"do_p50_below_4"} and (alerts["p50"] < 4).all()
@@ -107,7 +114,7 @@ def test_train_register_backtest_forecast_notify_and_alert(
 
     # Re-issuing the same slot replaces, never duplicates.
     service.issue_forecasts(warehouse, "live", AS_OF, parameters=PARAMETERS)
-    assert warehouse.read_frame("SELECT count(*) AS n FROM mart.forecasts")["n"].iloc[0] == 18
+    assert warehouse.read_frame("SELECT count(*) AS n FROM mart.forecasts")["n"].iloc[0] == 3 * n_served
 
 
 def test_failed_publish_announces_nothing(loaded: tuple[WarehouseResource, list[str]]) -> None:
@@ -151,7 +158,12 @@ def test_assets_materialize_with_metadata(loaded: tuple[WarehouseResource, list[
     }
     assert "| ph | 6 |" in by_key["backtests"]["skill_table"].value
     assert "data:image/svg+xml;base64," in by_key["backtests"]["forecast_vs_actual"].value
-    assert by_key["forecasts"]["dagster/row_count"].value == 3 * 4 * 3 - 2 * 3 * 3  # turbidity/EC: no model
+    # one forecast row per station and approved horizon (turbidity/EC: no model; refused horizons: none)
+    approved = warehouse.read_frame(
+        "SELECT count(DISTINCT (parameter, horizon_h)) AS n FROM ml.models WHERE status = 'approved'"
+    )["n"].iloc[0]
+    assert 2 * 2 <= approved <= 2 * 3  # +1 h and +6 h of both parameters at least
+    assert by_key["forecasts"]["dagster/row_count"].value == 3 * approved
     assert by_key["models"]["dagster/row_count"].value == 9 * 2
 
     partition = dg.materialize(

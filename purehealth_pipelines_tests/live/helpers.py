@@ -17,9 +17,21 @@ from pathlib import Path
 
 import psycopg
 
+from purehealth_pipelines import settings
 from realtime_bridge.simulator import reading_payload
 
-MOSQUITTO_CONF = "/etc/mosquitto/mosquitto.conf"
+# The broker the suite runs against (scripts/services.sh's by default; a private one for a branch that
+# changes the broker's configuration: see purehealth_pipelines_tests/private_broker.py).
+MOSQUITTO_CONF = os.environ.get("PUREHEALTH_MOSQUITTO_CONF", "/etc/mosquitto/mosquitto.conf")
+
+
+def tools_mqtt_args() -> list[str]:
+    """Broker address and the tools login for a bridge/simulator subprocess on a test/ or bench/ tree."""
+    user, password = settings.mqtt_tools_credentials()
+    return ["--mqtt-host", settings.mqtt_host(), "--mqtt-port", str(settings.mqtt_port()),
+            "--mqtt-username", user, "--mqtt-password", password]  # fmt: skip
+
+
 # The five parameters every test reading carries, and the first reading's time (one reading per second).
 VALUES = {"temp_c": 27.5, "do_mg_l": 6.8, "ph": 7.6, "ec_us_cm": 410.0, "turbidity_ntu": 12.0}
 BASE_TS = datetime(2025, 6, 1, tzinfo=UTC)
@@ -128,6 +140,7 @@ class BridgeProcess:
             str(self.http_port),
             "--session-expiry",
             "600",
+            *tools_mqtt_args(),
             *extra,
         ]
         self.proc: subprocess.Popen | None = None
@@ -191,16 +204,21 @@ def running_bridge(*args, **kwargs) -> Iterator[BridgeProcess]:
 
 
 def publish_lines(
-    topic: str, lines: list[bytes], client_id: str, host: str = "127.0.0.1", port: int = 1883
+    topic: str, lines: list[bytes], client_id: str, host: str | None = None, port: int | None = None
 ) -> subprocess.Popen:
     """Start `mosquitto_pub -l` (QoS 1) publishing one message per line; returns the process (stdin fed)."""
+    user, password = settings.mqtt_tools_credentials()
     proc = subprocess.Popen(
         [
             "mosquitto_pub",
             "-h",
-            host,
+            host or settings.mqtt_host(),
             "-p",
-            str(port),
+            str(port or settings.mqtt_port()),
+            "-u",
+            user,
+            "-P",
+            password,
             "-q",
             "1",
             "-l",
@@ -250,13 +268,20 @@ def ensure_postgres(url: str) -> None:
 
 
 def mosquitto_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def broker_up(host: str = "127.0.0.1", port: int = 1883) -> bool:
+    """The suite's broker, by its pid file (not every mosquitto: a private test broker may run beside it)."""
     try:
-        socket.create_connection((host, port), timeout=1).close()
+        pid = int(settings.mqtt_pid_file().read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return []
+    return [pid]
+
+
+def broker_up(host: str | None = None, port: int | None = None) -> bool:
+    try:
+        socket.create_connection(
+            (host or settings.mqtt_host(), port or settings.mqtt_port()), timeout=1
+        ).close()
         return True
     except OSError:
         return False

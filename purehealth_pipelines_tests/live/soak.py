@@ -34,7 +34,7 @@ from purehealth_pipelines.quality.assets import qc_climatology
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import score_range
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines_tests.live.helpers import free_port
+from purehealth_pipelines_tests.live.helpers import free_port, tools_mqtt_args
 from realtime_bridge.simulator import DEFAULT_SEED, StationModel
 from realtime_bridge.writer import copy_readings
 
@@ -177,7 +177,7 @@ telemetry:
         # The live sensor starts after the history (scored above), as `purehealth demo run` does it, so the
         # daemon does not re-score five history days first.
         start_live_sensor_from(datetime.now(UTC), self.config.workdir / "workspace.yaml", self.env)
-        mqtt = ["--mqtt-host", settings.mqtt_host(), "--mqtt-port", str(settings.mqtt_port())]
+        mqtt = tools_mqtt_args()
         self._spawn(
             "bridge",
             [py, "-m", "realtime_bridge", "bridge", "--url", url, *mqtt, "--topic-root", self.topic_root,

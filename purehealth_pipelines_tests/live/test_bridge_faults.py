@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as mqtt
 import pytest
 
+from purehealth_pipelines import settings
 from purehealth_pipelines_tests.live.helpers import (
     BASE_TS,
     VALUES,
@@ -206,7 +207,8 @@ def test_ten_thousand_fuzzed_payloads_are_dead_lettered_and_valid_traffic_lands(
             mqtt.CallbackAPIVersion.VERSION2, client_id=unique("fuzzer"), protocol=mqtt.MQTTv5
         )
         client.max_inflight_messages_set(0)
-        client.connect("127.0.0.1", 1883)
+        client.username_pw_set(*settings.mqtt_tools_credentials())
+        client.connect(settings.mqtt_host(), settings.mqtt_port())
         client.loop_start()
         valid = 0
         kinds: dict[str, int] = {}

@@ -74,3 +74,75 @@ def test_climatology_learns_from_every_reading_not_failed_and_widens_for_short_h
     assert float(floor["suspect_max"].iloc[0]) == pytest.approx(9.6 + 0.5)
     pooled = climatology_stats(history, ClimatologySettings(neighbour_months=1))
     assert set(pooled["month"]) == {5, 6, 7}
+
+
+def _sonde(days: int, seed: int) -> pd.DataFrame:
+    """Temperature and DO of one sonde, DO at 85 % of the saturation its temperature allows."""
+    from purehealth_pipelines.quality.drift import oxygen_saturation_mg_l
+
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range("2019-02-01", periods=days * 96, freq="15min", tz="-07:00")
+    phase = np.arange(len(ts)) / 96 * 2 * np.pi
+    temp = np.round(4 + 2 * np.sin(phase / 9) + 1.0 * np.sin(phase), 2)
+    do = np.round(0.85 * oxygen_saturation_mg_l(temp) + rng.normal(0, 0.05, len(ts)), 2)
+    return pd.concat(
+        [
+            pd.DataFrame({"station_id": "LRO-X", "parameter": "temp_c", "ts": ts, "value": temp}),
+            pd.DataFrame({"station_id": "LRO-X", "parameter": "do_mg_l", "ts": ts, "value": do}),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_score_file_drift_with_calibrations(tmp_path) -> None:
+    readings = _sonde(40, 4)
+    ts = readings["ts"]
+    calibrated_at = pd.Timestamp("2019-03-01 10:00", tz="-07:00")
+    drifted = (readings["parameter"] == "do_mg_l") & (ts >= pd.Timestamp("2019-02-20", tz="-07:00"))
+    readings.loc[drifted & (ts < calibrated_at), "value"] += 2.2  # until the technician recalibrates
+    readings.assign(ts=ts.map(lambda t: t.isoformat())).to_csv(tmp_path / "in.csv", index=False)
+    pd.DataFrame(
+        {"station_id": ["LRO-X"], "parameter": ["do_mg_l"], "ts": [calibrated_at.isoformat()]}
+    ).to_csv(tmp_path / "calibrations.csv", index=False)
+    outputs = {}
+    for name, extra in (
+        ("plain", []),
+        ("calibrated", ["--calibrations", str(tmp_path / "calibrations.csv")]),
+    ):
+        code = main(
+            [
+                "quality",
+                "score-file",
+                str(tmp_path / "in.csv"),
+                "--output",
+                str(tmp_path / f"{name}.csv"),
+                *extra,
+            ]
+        )
+        assert code == 0
+        out = pd.read_csv(tmp_path / f"{name}.csv")
+        out["ts"] = pd.to_datetime(out["ts"], format="ISO8601", utc=True)
+        outputs[name] = out[out["parameter"] == "do_mg_l"].set_index("ts")["qc_drift"]
+    plain, calibrated = outputs["plain"], outputs["calibrated"]
+    during = (plain.index >= pd.Timestamp("2019-02-21 12:00", tz="-07:00")) & (plain.index < calibrated_at)
+    after = plain.index >= calibrated_at
+    assert (plain[during] == 3).all() and (calibrated[during] == 3).all()
+    assert (plain[after] == 3).sum() > 0  # the trailing day still holds drifted hours
+    assert not (calibrated[after] == 3).any()  # the calibration restarted the window
+
+
+def test_lro_calibration_files_are_read_as_calibration_times(tmp_path) -> None:
+    from purehealth_pipelines.quality.evaluation import read_lro_calibrations
+
+    (tmp_path / "cal.csv").write_text(
+        "\ufeffDO,,\r\nstart,end,gap\r\n2017-01-01 00:00,2017-01-15 14:00,-0.25\r\n"
+        "2017-01-15 14:00,2017-02-01 09:30,0.1\r\n"
+    )
+    frame = read_lro_calibrations(tmp_path / "cal.csv", "LRO-MAINSTREET", "do_mg_l")
+    assert list(frame.columns) == ["station_id", "parameter", "ts"]
+    # local UTC−7 -> UTC, each calibration once (an end is the next period's start)
+    assert list(frame["ts"]) == [
+        pd.Timestamp("2017-01-01 07:00", tz="UTC"),
+        pd.Timestamp("2017-01-15 21:00", tz="UTC"),
+        pd.Timestamp("2017-02-01 16:30", tz="UTC"),
+    ]
