@@ -49,6 +49,11 @@ setup(
         # dashboard assets, read at setup time (scripts/build_dashboard_assets.py): district boundaries
         "flatgeobuf==0.3.1",
         "flatbuffers==24.12.23",
+        # the WQI trend and the annual report (issue 13); its map reads the district layer bundled above
+        "pymannkendall==1.4.3",
+        "matplotlib==3.11.2",
+        "reportlab==5.1.0",
+        "openpyxl==3.1.5",
     ],
     extras_require={
         "dev": [
@@ -58,6 +63,7 @@ setup(
             "playwright==1.65.2",  # drives Debian's chromium (executable_path); no `playwright install`
             "jsonschema>=4.23",  # API responses checked against the app's own OpenAPI schema
             "aiosmtpd==1.4.6",  # alert delivery tests: a real SMTP server in the test process
+            "pypdf==7.1.0",  # the annual report's PDF read back in its test
         ]
     },
     entry_points={"console_scripts": ["purehealth = purehealth_pipelines.cli:main"]},

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.sources.cli",
     "purehealth_pipelines.quality.cli",
     "purehealth_pipelines.forecasting.cli",
+    "purehealth_pipelines.reports.cli",
     "realtime_bridge.cli",
     "purehealth_pipelines.api.cli",
     "purehealth_pipelines.devices.cli",

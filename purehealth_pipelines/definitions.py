@@ -11,6 +11,7 @@ import purehealth_pipelines.live.definitions as live
 import purehealth_pipelines.marts.definitions as marts
 import purehealth_pipelines.monitoring.sensors as monitoring
 import purehealth_pipelines.quality.definitions as quality
+import purehealth_pipelines.reports.assets as reports
 import purehealth_pipelines.sources.definitions as sources
 import purehealth_pipelines.stations.assets as stations
 import purehealth_pipelines.warehouse.jobs as warehouse_jobs
@@ -24,6 +25,7 @@ defs = dg.Definitions.merge(
     quality.defs,
     marts.defs,
     forecasting.defs,
+    reports.defs,
     monitoring.defs,
     # In-process: each of our runs is one or a few light steps that mostly wait on PostgreSQL. The default
     # multiprocess executor started a Python process per step (5-10 s each on 2 cores, seen in the soak), so

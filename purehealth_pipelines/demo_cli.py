@@ -64,9 +64,49 @@ def _cadence(partitions_def: dg.PartitionsDefinition) -> str:
     return "@daily" if hour != "*" else "@hourly"
 
 
+# Government windows (issue 13): NWMP (calendar years) and MPCB's financial years are yearly demo windows;
+# the monthly assets and the daily assets that turn those publications into readings and lab-sample WQIs are
+# backfilled over the same span, so every MPCB demo station gets monthly WQIs and the last complete financial
+# year has its report. The report itself renders only that last year (a report a year is what MPCB publishes).
+GOVERNMENT_BACKFILL = (dg.AssetKey(["core", "readings"]), dg.AssetKey(["mart", "sample_wqi"]))
+LAST_PARTITION_ONLY = (dg.AssetKey(["reports", "water_quality_status"]),)
+
+
+def _government_window_start(graph) -> datetime | None:
+    """Start of the earliest yearly demo window (the oldest government publication the demo covers)."""
+    starts = []
+    for key in graph.toposorted_asset_keys:
+        partitions_def = graph.get(key).partitions_def
+        if (
+            isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
+            and _cadence(partitions_def) == "@yearly"
+        ):
+            keys = partitions_def.get_partition_keys()[-DEMO_WINDOWS["@yearly"] :]
+            if keys:
+                starts.append(partitions_def.time_window_for_partition_key(keys[0]).start)
+    return min(starts) if starts else None
+
+
+def _window(
+    key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, government_start: datetime | None
+) -> list:
+    keys = partitions_def.get_partition_keys()
+    cadence = _cadence(partitions_def)
+    window = keys[-DEMO_WINDOWS[cadence] :]
+    if key in LAST_PARTITION_ONLY:
+        return keys[-1:]
+    if government_start is None or not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        return window
+    if cadence == "@monthly" or key in GOVERNMENT_BACKFILL:
+        since = [k for k in keys if partitions_def.time_window_for_partition_key(k).start >= government_start]
+        return since if len(since) > len(window) else window
+    return window
+
+
 def plan(defs: dg.Definitions) -> list[DemoStep]:
     """Every materialisable asset in topological order, with the partitions the demo covers."""
     graph = defs.resolve_asset_graph()
+    government_start = _government_window_start(graph)
     steps = []
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
@@ -76,8 +116,7 @@ def plan(defs: dg.Definitions) -> list[DemoStep]:
         if partitions_def is None:
             steps.append(DemoStep(key, None, None, 0))
             continue
-        keys = partitions_def.get_partition_keys()
-        window = keys[-DEMO_WINDOWS[_cadence(partitions_def)] :]
+        window = _window(key, partitions_def, government_start)
         if window:
             steps.append(DemoStep(key, window[0], window[-1], len(window)))
     return steps

@@ -6,6 +6,7 @@ as UTC instants. Every partitioned asset uses a single-run backfill policy and w
 """
 
 import warnings
+from datetime import datetime
 
 import dagster as dg
 
@@ -24,3 +25,8 @@ single_run = dg.BackfillPolicy.single_run()
 # `backfill_policy` is marked beta; it is chosen deliberately here (one run per backfill), so its warning —
 # printed once per asset at every import, 13 times per run and code-server start — is silenced at its home.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`", category=dg.BetaWarning)
+# MPCB's reports and the annual WQI mart run on the Indian financial year, April to March; the key is the
+# year it starts in ("2025" = April 2025 – March 2026, MPCB's "2025-26"). A year is a partition once complete.
+financial_yearly = dg.TimeWindowPartitionsDefinition(
+    start=datetime(2012, 4, 1), fmt="%Y", cron_schedule="0 0 1 4 *", timezone=TIMEZONE
+)

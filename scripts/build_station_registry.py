@@ -141,6 +141,21 @@ IOT_STATIONS = [
     ("IOT-JALGAON-TAPI-01", "Tapi at Bhusawal (sensor)", "Tapi", "Jalgaon", "Tapi", 21.046, 75.785, "river"),
 ]
 
+# Live sensors sited at an NWMP/MPCB grab-sampling point (same bridge or ghat, per the station names): the
+# live WQI takes BOD/FC/TC from that lab station's latest sample (mart.station_wqi_daily, issue 13). Mithi,
+# Ulhas at Mohone and Nag have no lab station at the site in the NWMP tables.
+COLOCATED_LAB_STATIONS = {
+    "IOT-PUNE-MULA-01": "NWMP-2193",  # Mula at Aundh bridge
+    "IOT-PUNE-MUTHA-01": "NWMP-2679",  # Mutha at Deccan bridge
+    "IOT-PUNE-PAWANA-01": "NWMP-2694",  # Pawana at Pimprigaon
+    "IOT-PUNE-BHIMA-01": "NWMP-1191",  # Bhima at Pargaon
+    "IOT-NASHIK-GODAVARI-01": "NWMP-1096",  # Godavari at Ramkund
+    "IOT-KARAD-KRISHNA-01": "NWMP-36",  # Krishna at Karad
+    "IOT-SANGLI-KRISHNA-01": "NWMP-1181",  # Krishna at Sangli
+    "IOT-KOLHAPUR-PANCHGANGA-01": "NWMP-1905",  # Panchaganga at Kolhapur
+    "IOT-JALGAON-TAPI-01": "NWMP-1251",  # Tapi at Bhusawal
+}
+
 
 def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
@@ -216,6 +231,7 @@ def main() -> None:
                 "water_body_type": w,
                 "latitude": lat,
                 "longitude": lon,
+                "colocated_lab_station_id": COLOCATED_LAB_STATIONS.get(s),
             }
             for s, n, r, d, b, lat, lon, w in IOT_STATIONS
         ]
@@ -228,6 +244,9 @@ def main() -> None:
         ],
         ignore_index=True,
     ).sort_values("station_id")
+    # No public source designates best-use classes per stretch in a machine-readable form: left empty
+    # (NULL) for an operator to fill; the annual WQI mart then applies its default class.
+    registry["designated_best_use"] = None
     out = ROOT / "purehealth_pipelines" / "stations" / "stations.csv"
     registry.to_csv(out, index=False)
     print(f"wrote {len(registry)} stations to {out}; now run scripts/locate_stations.py")

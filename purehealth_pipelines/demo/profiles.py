@@ -4,8 +4,12 @@ Ranges and seasonality follow water_quality.md §4 (derived from NWMP 2012–202
 - Pune urban rivers (Mula, Mutha, Pawana, Bhima below Pune): DO 0–7 mg/l, BOD 3–32, EC to ~9,800 µS/cm;
 - tidal creeks (Mithi): DO 0.7–4.9, BOD 19–56, EC 4,400–29,000;
 - clean stretches (Krishna at Rajapur/Kurundwad): DO 4.8–7.7, BOD 1.4–4.8;
+- stretches below towns and industry (D/S of a town, MIDC, paper or sugar mills) sit between the two;
 - pre-monsoon (Apr–May) is worst for DO/BOD; monsoon (Jun–Sep) dilutes BOD, lifts DO, and rain raises
   coliform and turbidity; water temperature ~12 °C winter minimum (Nashik) to 35–40 °C pre-monsoon.
+- some stations slowly improve or deteriorate year on year (station_drift), so the annual WQI trend has
+  something to find, as in MPCB's reports where a few stretches change class every year.
+With these, MPCB's WQI classes come out mostly A–C (about half A), with some stretches below (issue 13).
 Every value is a pure function of (seed, station, time): the same seed gives the same bytes.
 """
 
@@ -36,17 +40,19 @@ class StationProfile:
 
 PROFILES = {
     "urban_polluted": StationProfile(
-        "urban_polluted", (0.5, 6.5), (6.0, 30.0), (600, 9800), (900, 1600), (1, 8)
+        "urban_polluted", (0.3, 6.2), (6.0, 32.0), (600, 9800), (900, 1600), (1, 8)
     ),
     "tidal_creek": StationProfile(
         "tidal_creek", (0.7, 4.9), (19.0, 56.0), (4400, 29000), (1100, 1800), (2, 12)
     ),
     "clean": StationProfile("clean", (4.8, 7.7), (1.4, 4.8), (150, 600), (9, 60), (0.3, 2)),
-    "moderate": StationProfile("moderate", (4.0, 7.2), (2.4, 8.0), (250, 1500), (40, 400), (0.4, 4)),
+    "moderate": StationProfile("moderate", (4.0, 7.2), (2.2, 9.0), (250, 1500), (40, 500), (0.4, 4)),
+    "impacted": StationProfile("impacted", (2.8, 6.6), (3.5, 14.0), (400, 2500), (250, 1600), (1, 6)),
 }
 _URBAN = ("MULA", "MUTHA", "PAWANA", "PUNE", "NAG ", "NAG-", "ULHAS AT", "KALU", "VALDEVI", "NASHIK-GODAVARI")
 _TIDAL = ("MITHI", "CREEK", "MAHIM", "THANE CREEK", "ESTUARY")
 _CLEAN = ("KRISHNA", "KOYNA", "WAINGANGA", "VAITARNA", "KUNDALIKA", "TANSA", "SAVITRI")
+_IMPACTED = ("D/S", "DOWNSTREAM", "MIDC", "PAPER MILL", "SUGAR", "ICHALKARANJI", "INDUSTR")
 
 
 def profile_for(station_id: str, name: str = "") -> StationProfile:
@@ -55,6 +61,8 @@ def profile_for(station_id: str, name: str = "") -> StationProfile:
         return PROFILES["tidal_creek"]
     if any(t in text for t in _URBAN):
         return PROFILES["urban_polluted"]
+    if any(t in text for t in _IMPACTED):
+        return PROFILES["impacted"]
     if any(t in text for t in _CLEAN):
         return PROFILES["clean"]
     return PROFILES["moderate"]
@@ -89,11 +97,22 @@ def in_range(
     return low + (high - low) * w
 
 
+DRIFT_REFERENCE_YEAR = 2024
+
+
+def station_drift(station_id: str, seed: int) -> float:
+    """Yearly shift of a station's position in its BOD/DO ranges: a fifth improve, a fifth deteriorate."""
+    roll = stable_rng(seed, "drift", station_id).random()
+    return -0.06 if roll < 0.2 else 0.06 if roll > 0.8 else 0.0
+
+
 def monthly_sample(station_id: str, name: str, year: int, month: int, seed: int) -> dict[str, float]:
     """One grab sample (the monthly NWMP/MPCB visit) in the station's realistic range for the season."""
     rng = stable_rng(seed, "sample", station_id, year, month)
     profile = profile_for(station_id, name)
     w = season_weight(month)
+    shift = station_drift(station_id, seed) * (year + (month - 1) / 12 - DRIFT_REFERENCE_YEAR)
+    w = {**w, "bod": w["bod"] + shift, "do": w["do"] - shift}
     tc = in_range(profile.tc_mpn_100ml, w["coliform"], rng) * (1 + 6 * w["coliform"] * rng.random())
     bod = in_range(profile.bod_mg_l, w["bod"], rng)
     return {

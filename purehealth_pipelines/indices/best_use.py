@@ -200,3 +200,27 @@ def best_use_class(frame: pd.DataFrame) -> pd.DataFrame:
         },
         index=frame.index,
     )
+
+
+def class_criteria(code: str) -> tuple[Criterion, ...]:
+    """The criteria of one CPCB class ("A"–"E"); a KeyError names the unknown code."""
+    for cls in CPCB_BEST_USE_CLASSES:
+        if cls.code == code:
+            return cls.criteria
+    raise KeyError(f"no CPCB best-use class {code!r}; expected one of A–E")
+
+
+def criteria_exceedances(frame: pd.DataFrame, code: str) -> pd.DataFrame:
+    """Which criteria of class ``code`` each row exceeds: the designated-use check MPCB reports per station.
+
+    One nullable-boolean column per criterion, named by how it is failed (``"bod_mg_l > 3"``,
+    ``"do_mg_l < 4"``, ``"ph outside 6–9"``): True = measured and outside the limit, False = measured and
+    within it, missing = not measured (it can be neither, as in :func:`best_use_class`).
+    """
+    columns = {}
+    for criterion in class_criteria(code):
+        values = _parameter_values(frame, criterion.parameter)
+        measured = ~np.isnan(values)
+        exceeded = measured & ~criterion.within(values)
+        columns[criterion.describe_failure()] = pd.array(np.where(measured, exceeded, None), dtype="boolean")
+    return pd.DataFrame(columns, index=frame.index)

@@ -6,6 +6,7 @@ rules and state machine in marts.alerts. All follow core.readings with Automatio
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from purehealth_pipelines import partitions
 from purehealth_pipelines.marts.alerts import (
@@ -18,7 +19,14 @@ from purehealth_pipelines.marts.alerts import (
     write_alerts,
 )
 from purehealth_pipelines.marts.rollups import ROLLUPS, replace_rollup
-from purehealth_pipelines.marts.wqi import DAILY_INPUTS_SQL, WQI_PARAMETERS, station_wqi_daily
+from purehealth_pipelines.marts.wqi import (
+    DAILY_INPUTS_SQL,
+    DEFAULT_MAX_LAB_AGE_DAYS,
+    LAB_ONLY_INPUTS,
+    WQI_PARAMETERS,
+    station_wqi_daily,
+)
+from purehealth_pipelines.marts.wqi_samples import LAB_READINGS_SQL, LAB_SOURCES, lab_samples
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import table_schema_metadata
 from purehealth_pipelines.warehouse.reader import read_frame
@@ -71,6 +79,20 @@ readings_daily = _rollup_asset("daily", partitions.daily, "Daily")
 readings_weekly = _rollup_asset("weekly", partitions.weekly, "Weekly (Sunday-start)")
 
 
+COLOCATION_SQL = """
+SELECT station_id, colocated_lab_station_id FROM ref.stations WHERE colocated_lab_station_id IS NOT NULL
+"""
+
+
+class StationWqiDailyConfig(dg.Config):
+    """How old a lab sample may be and still lend BOD/FC/TC to a live station's day."""
+
+    max_lab_age_days: float = Field(
+        default=DEFAULT_MAX_LAB_AGE_DAYS,
+        description="oldest lab sample (days before the IST day starts) a station-day may take BOD/FC/TC",
+    )
+
+
 @dg.asset(
     key=["mart", "station_wqi_daily"],
     deps=[CORE_READINGS],
@@ -78,31 +100,56 @@ readings_weekly = _rollup_asset("weekly", partitions.weekly, "Weekly (Sunday-sta
     description=(
         "CPCB/MPCB 4-parameter WQI (NSF-based; DO saturation 'fixed' as in MPCB's reports), its label and "
         "band, and the CPCB designated-best-use class (A–E / Below-E, with missing parameters and failed "
-        "criteria) per station and IST day, from the day's mean of good readings. Formulas: "
-        "purehealth_pipelines.indices."
+        "criteria) per station and IST day, from the day's mean of good readings. A station-day without its "
+        "own BOD, FC or TC (live sondes never measure them) takes them from the latest lab sample of the "
+        "station or its co-located lab station (ref.stations.colocated_lab_station_id) no older than "
+        "max_lab_age_days (default 45), with the sample's station, time and age in the row; else the WQI "
+        "stays empty and wqi_note says why. Formulas: purehealth_pipelines.indices."
     ),
     **COMMON,
 )
 def station_wqi_daily_asset(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: StationWqiDailyConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
+    max_age = config.max_lab_age_days
+    lookback = pd.Timedelta(days=max(2 * max_age, max_age + 30))  # far enough to name a too-old sample
     with warehouse.connect() as conn:
         daily = read_frame(
             conn,
             DAILY_INPUTS_SQL,
             {"start": window.start, "end": window.end, "parameters": list(WQI_PARAMETERS)},
         )
-    frame = station_wqi_daily(daily, do_saturation=WQI_DO_SATURATION)
+        lab_long = read_frame(
+            conn,
+            LAB_READINGS_SQL,
+            {
+                "start": pd.Timestamp(window.start) - lookback,
+                "end": window.end,
+                "sources": list(LAB_SOURCES),
+                "parameters": list(LAB_ONLY_INPUTS),
+            },
+        )
+        colocation = read_frame(conn, COLOCATION_SQL)
+    frame = station_wqi_daily(
+        daily,
+        do_saturation=WQI_DO_SATURATION,
+        lab_samples=lab_samples(lab_long, parameters=LAB_ONLY_INPUTS),
+        colocation=dict(zip(colocation["station_id"], colocation["colocated_lab_station_id"], strict=True)),
+        max_lab_age_days=max_age,
+    )
     write = warehouse.write_partition(
         "mart.station_wqi_daily", frame, window.start, window.end, time_column="day"
     )
     with_wqi = frame[frame["wqi"].notna()] if not frame.empty else frame
+    borrowed = int(frame["lab_sample_ts"].notna().sum()) if not frame.empty else 0
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": write.rows_written,
             **table_schema_metadata(warehouse, "mart.station_wqi_daily"),
-            "stations_with_wqi": len(with_wqi),
+            "station_days_with_wqi": len(with_wqi),
+            "station_days_with_lab_inputs": borrowed,
+            "max_lab_age_days": max_age,
             "mean_wqi": float(with_wqi["wqi"].mean()) if len(with_wqi) else None,
             "best_use_classes": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in frame["best_use_class"].value_counts(dropna=False).items()}
