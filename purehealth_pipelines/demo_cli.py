@@ -236,9 +236,22 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     for name in failed_checks:
         print(f"  check failed: {name} (see the asset's Checks tab in the Dagster UI)")
+    _print_report_paths(instance)
     for label in failures:
         print(f"  failed: {label} (see its run in the Dagster UI)")
     return 1 if failures else 0
+
+
+def _print_report_paths(instance: dg.DagsterInstance) -> None:
+    """Where the rendered "Water Quality Status of Maharashtra" report is, if the demo rendered one."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(["reports", "water_quality_status"]))
+    materialization = event.asset_materialization if event else None
+    if materialization is None:
+        return
+    metadata = materialization.metadata
+    for label, key in (("Report PDF", "pdf_path"), ("Workbook", "workbook_path")):
+        if key in metadata:
+            print(f"{label + ':':<12}{metadata[key].value}")
 
 
 def _warehouse_now() -> datetime:
