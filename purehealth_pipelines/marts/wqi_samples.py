@@ -21,25 +21,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from purehealth_pipelines.indices import CPCB_BEST_USE_CLASSES, best_use_class, cpcb_wqi
+from purehealth_pipelines.indices import best_use_class, cpcb_wqi
 from purehealth_pipelines.indices.best_use import BELOW_E
 from purehealth_pipelines.indices.wqi import WQI_INPUT_COLUMNS, WQI_OUTPUT_COLUMNS, classify_wqi
+from purehealth_pipelines.marts.wqi import BEST_USE, STORED_INPUTS
 
 TIMEZONE = "Asia/Kolkata"
 # Sources whose readings are discrete lab samples (grab samples analysed in a laboratory). NWMP's annual
 # min/max are statistics, not samples, and the live sondes are continuous: neither belongs here.
 LAB_SOURCES: tuple[str, ...] = ("mpcb",)
 SAMPLE_KEY: list[str] = ["station_id", "sample_ts", "source"]
-SAMPLE_PARAMETERS: tuple[str, ...] = (
-    "do_mg_l",
-    "bod_mg_l",
-    "ph",
-    "fc_mpn_100ml",
-    "tc_mpn_100ml",
-    "temp_c",
-    "ec_us_cm",
-)
-BEST_USE = {c.code: c.best_use for c in CPCB_BEST_USE_CLASSES}
+# A sample stores the same inputs as a station-day of mart.station_wqi_daily (one list, in marts.wqi).
+SAMPLE_PARAMETERS: tuple[str, ...] = STORED_INPUTS
 CLASS_ORDER = {code: rank for rank, code in enumerate(["A", "B", "C", "D", "E", BELOW_E])}
 
 LAB_READINGS_SQL = """
