@@ -59,6 +59,11 @@ def analyst_password() -> str:
     return os.environ.get("PUREHEALTH_ANALYST_PASSWORD", "analyst")
 
 
+def alert_api_password() -> str:
+    """Password of the `alert_api` login (the API's writer for alert actions; `PUREHEALTH_ALERT_API_PASSWORD`)."""
+    return os.environ.get("PUREHEALTH_ALERT_API_PASSWORD", "alert_api")
+
+
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 

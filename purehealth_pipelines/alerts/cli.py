@@ -21,6 +21,7 @@ from purehealth_pipelines.alerts import outbox
 from purehealth_pipelines.alerts.routing import SEVERITY_RANK
 
 log = logging.getLogger(__name__)
+URL_HELP = "warehouse URL of a writer role (default: PUREHEALTH_WAREHOUSE_URL)"
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -103,28 +104,69 @@ def _actor(args: argparse.Namespace) -> str:
     return args.by or getpass.getuser()
 
 
-def _ack(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
-        changed = outbox.acknowledge(conn, args.alert_id, _actor(args), args.note)
-    print(f"alert #{args.alert_id}: {'acknowledged' if changed else 'already acknowledged'}")
+def _act(args: argparse.Namespace, act, done: str) -> int:
+    """Run one action; a missing alert or a state that forbids it is a sentence and exit status 1."""
+    try:
+        with _connect(args) as conn:
+            result = act(conn)
+    except (outbox.AlertNotFound, outbox.AlertConflict) as exc:
+        print(str(exc).strip("'\""))
+        return 1
+    print(f"alert #{args.alert_id}: {done.format(result=result)}")
     return 0
+
+
+def _ack(args: argparse.Namespace) -> int:
+    return _act(args, lambda c: outbox.acknowledge(c, args.alert_id, _actor(args), args.note), "acknowledged")
 
 
 def _assign(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
-        outbox.assign(conn, args.alert_id, args.to, _actor(args), args.note)
-    print(f"alert #{args.alert_id}: assigned to {args.to}")
-    return 0
+    return _act(
+        args,
+        lambda c: outbox.assign(c, args.alert_id, args.to, _actor(args), args.note),
+        f"assigned to {args.to}",
+    )
 
 
 def _resolve(args: argparse.Namespace) -> int:
+    return _act(
+        args,
+        lambda c: outbox.resolve(c, args.alert_id, _actor(args), args.note),
+        "resolved; {result} notification(s) owed",
+    )
+
+
+def _operators_add(args: argparse.Namespace) -> int:
+    from purehealth_pipelines.alerts import operators
+
+    try:
+        with _connect(args) as conn:
+            token = operators.issue(conn, args.name, _csv(args.actions), args.note)
+    except operators.OperatorError as exc:
+        print(exc)
+        return 2
+    print(f"operator {args.name}: may {', '.join(operators.check_actions(_csv(args.actions)))}")
+    print(f"token (shown once; send it as 'Authorization: Bearer <token>'): {token}")
+    return 0
+
+
+def _operators_revoke(args: argparse.Namespace) -> int:
+    from purehealth_pipelines.alerts import operators
+
     with _connect(args) as conn:
-        try:
-            owed = outbox.resolve(conn, args.alert_id, _actor(args), args.note)
-        except ValueError as exc:
-            print(exc)
-            return 1
-    print(f"alert #{args.alert_id}: resolved; {owed} notification(s) owed")
+        done = operators.revoke(conn, args.name)
+    print(f"{args.name}: {'revoked' if done else 'no active operator token of that name'}")
+    return 0 if done else 1
+
+
+def _operators_list(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        rows = conn.execute(
+            "SELECT name, actions, created_at, revoked_at, note FROM ops.alert_operators ORDER BY name"
+        ).fetchall()
+    for name, actions, created, revoked, note in rows:
+        state = f"revoked {revoked:%Y-%m-%d %H:%M}" if revoked else "active"
+        print(f"{name:<24} {','.join(actions):<20} issued {created:%Y-%m-%d %H:%M} {state}  {note or ''}")
     return 0
 
 
@@ -192,6 +234,29 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--note")
         if name == "assign":
             parser.add_argument("--to", required=True, help="assignee")
+
+    ops_parser = actions.add_parser(
+        "operators",
+        help="tokens for POST /api/alerts/{id}/ack|assign|resolve",
+        description="Operators act on alerts through the API with a bearer token `<name>:<secret>`. The "
+        "token is printed once by `add` and stored hashed; the audit (ops.alert_actions) records the name.",
+    )
+    ops_actions = ops_parser.add_subparsers(dest="operators_command", metavar="ACTION", required=True)
+    for name, help_, handler in (
+        ("add", "issue a token (replaces the operator's earlier one)", _operators_add),
+        ("revoke", "revoke the operator's token (the API answers 401 from then on)", _operators_revoke),
+        ("list", "list operators (never their tokens)", _operators_list),
+    ):
+        parser = ops_actions.add_parser(name, help=help_)
+        parser.add_argument("--url", help=URL_HELP)
+        parser.set_defaults(handler=handler)
+        if name != "list":
+            parser.add_argument("name", help="operator name (letters, digits, _ . @ -)")
+        if name == "add":
+            parser.add_argument(
+                "--actions", help="comma-separated subset of ack,assign,resolve (default: all three)"
+            )
+            parser.add_argument("--note", help="free text kept with the operator (who, which team)")
 
     notify = commands.add_parser("notify", help="deliver owed alert notifications (email, webhook, SMS)")
     notify.add_argument("--url", help="warehouse URL of a writer role (default: PUREHEALTH_WAREHOUSE_URL)")

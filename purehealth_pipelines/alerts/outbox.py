@@ -158,7 +158,8 @@ def record_run_failure(conn: psycopg.Connection, values: dict) -> int:
 
 ALERT_ROW_SQL = """
 SELECT alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
-       last_value, worst_value, threshold, message, escalation_tier, acknowledged_at, created_at
+       last_value, worst_value, threshold, message, escalation_tier, acknowledged_at, escalation_clock_at,
+       acknowledged_by
 FROM mart.alerts
 """
 
@@ -184,8 +185,17 @@ def _transition(kind: str, row: tuple, *, tier: int | None = None, actor: str | 
 
 
 def escalate_due(conn: psycopg.Connection, after: timedelta, now: datetime | None = None) -> int:
-    """Escalate open critical alerts left unacknowledged: tier n -> n+1 once `n × after` has passed since
-    the alert was opened, when a subscription of tier n+1 exists. Audit row + outbox rows in one transaction.
+    """Escalate open critical alerts left unacknowledged: tier n -> n+1 once `after` has passed on the
+    alert's escalation clock, when a subscription of tier n+1 exists. Audit row + outbox rows in one
+    transaction.
+
+    What the clock counts from (mart.alerts.escalation_clock_at, migration 1200): the moment the current
+    tier was reached — the alert's opening for tier 1, the previous escalation for the next ones — so each
+    tier gets the full `after` to react, also after the worker was down for a while (counting n × after from
+    the opening would then skip tiers in consecutive polls). A re-opened alert starts over (tier 1, its
+    acknowledgement cleared, a fresh clock: the trigger in migration 1200), and an acknowledged one never
+    escalates. The clock is the warehouse's time of the transition, not the reading's `first_seen`: a
+    backfilled breach from last week must still give tier 1 its `after` from when they were told.
 
     Returns how many alerts were escalated.
     """
@@ -198,7 +208,7 @@ def escalate_due(conn: psycopg.Connection, after: timedelta, now: datetime | Non
             ALERT_ROW_SQL
             + """
             WHERE status = 'open' AND severity = 'critical' AND acknowledged_at IS NULL
-              AND escalation_tier < %(top)s AND created_at + escalation_tier * %(after)s <= %(now)s
+              AND escalation_tier < %(top)s AND escalation_clock_at + %(after)s <= %(now)s
             ORDER BY alert_id FOR UPDATE SKIP LOCKED""",
             {"top": top_tier, "after": after, "now": now},
         )
@@ -206,11 +216,14 @@ def escalate_due(conn: psycopg.Connection, after: timedelta, now: datetime | Non
         transitions = []
         for row in rows:
             tier = row[13] + 1
-            cur.execute("UPDATE mart.alerts SET escalation_tier = %s WHERE alert_id = %s", (tier, row[0]))
             cur.execute(
-                "INSERT INTO ops.alert_actions (alert_id, action, actor, tier, note) "
-                "VALUES (%s, 'escalate', 'escalation', %s, %s)",
-                (row[0], tier, f"unacknowledged for {now - row[15]}"),
+                "UPDATE mart.alerts SET escalation_tier = %s, escalation_clock_at = %s WHERE alert_id = %s",
+                (tier, now, row[0]),
+            )
+            cur.execute(
+                "INSERT INTO ops.alert_actions (alert_id, action, actor, tier, note, via) "
+                "VALUES (%s, 'escalate', 'escalation', %s, %s, 'worker')",
+                (row[0], tier, f"unacknowledged at tier {row[13]} for {now - row[15]}"),
             )
             transitions.append(_transition("escalated", row, tier=tier))
             escalated += 1
@@ -269,6 +282,10 @@ class AlertNotFound(LookupError):
     pass
 
 
+class AlertConflict(ValueError):
+    """The alert's state does not allow the action (acknowledged already, not open): HTTP 409, CLI exit 1."""
+
+
 def _locked_alert(cur: psycopg.Cursor, alert_id: int) -> tuple:
     cur.execute(ALERT_ROW_SQL + " WHERE alert_id = %s FOR UPDATE", (alert_id,))
     row = cur.fetchone()
@@ -277,60 +294,75 @@ def _locked_alert(cur: psycopg.Cursor, alert_id: int) -> tuple:
     return row
 
 
-def acknowledge(conn: psycopg.Connection, alert_id: int, actor: str, note: str | None = None) -> bool:
-    """Acknowledge an alert (stops its escalation). Returns False if it was already acknowledged."""
+def _audit(cur: psycopg.Cursor, alert_id: int, action: str, actor: str, via: str, **extra: object) -> None:
+    cur.execute(
+        "INSERT INTO ops.alert_actions (alert_id, action, actor, via, assignee, note) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (alert_id, action, actor, via, extra.get("assignee"), extra.get("note")),
+    )
+
+
+def acknowledge(
+    conn: psycopg.Connection, alert_id: int, actor: str, note: str | None = None, *, via: str = "cli"
+) -> None:
+    """Acknowledge an open alert (stops its escalation). AlertConflict if it is resolved or was already
+    acknowledged (the message says by whom and when)."""
     with conn.transaction(), conn.cursor() as cur:
         row = _locked_alert(cur, alert_id)
+        if row[5] != "open":
+            raise AlertConflict(f"alert #{alert_id} is {row[5]}; only an open alert can be acknowledged")
         if row[14] is not None:
-            return False
+            raise AlertConflict(
+                f"alert #{alert_id} was already acknowledged by {row[17]} at {row[14].isoformat()}"
+            )
         cur.execute(
             "UPDATE mart.alerts SET acknowledged_at = now(), acknowledged_by = %s, updated_at = now() "
             "WHERE alert_id = %s",
             (actor, alert_id),
         )
-        cur.execute(
-            "INSERT INTO ops.alert_actions (alert_id, action, actor, note) VALUES (%s, 'ack', %s, %s)",
-            (alert_id, actor, note),
-        )
-    return True
+        _audit(cur, alert_id, "ack", actor, via, note=note)
 
 
 def assign(
-    conn: psycopg.Connection, alert_id: int, assignee: str, actor: str, note: str | None = None
+    conn: psycopg.Connection,
+    alert_id: int,
+    assignee: str,
+    actor: str,
+    note: str | None = None,
+    *,
+    via: str = "cli",
 ) -> None:
+    """Assign an open alert to someone (re-assigning is allowed; AlertConflict if it is resolved)."""
     with conn.transaction(), conn.cursor() as cur:
-        _locked_alert(cur, alert_id)
+        row = _locked_alert(cur, alert_id)
+        if row[5] != "open":
+            raise AlertConflict(f"alert #{alert_id} is {row[5]}; only an open alert can be assigned")
         cur.execute(
             "UPDATE mart.alerts SET assigned_to = %s, updated_at = now() WHERE alert_id = %s",
             (assignee, alert_id),
         )
-        cur.execute(
-            "INSERT INTO ops.alert_actions (alert_id, action, actor, assignee, note) "
-            "VALUES (%s, 'assign', %s, %s, %s)",
-            (alert_id, actor, assignee, note),
-        )
+        _audit(cur, alert_id, "assign", actor, via, assignee=assignee, note=note)
 
 
-def resolve(conn: psycopg.Connection, alert_id: int, actor: str, note: str | None = None) -> int:
+def resolve(
+    conn: psycopg.Connection, alert_id: int, actor: str, note: str | None = None, *, via: str = "cli"
+) -> int:
     """Resolve an open alert by hand: status, audit, the resolve notifications and the sealed NOTIFY in one
     transaction (as write_alerts does for the pipeline's resolves). Returns notifications owed; raises
-    ValueError if the alert is not open."""
+    AlertConflict if the alert is not open."""
     from purehealth_pipelines.live.channels import EVENTS_CHANNEL, load_secret, seal
 
     secret = load_secret(conn)
     with conn.transaction(), conn.cursor() as cur:
         row = _locked_alert(cur, alert_id)
         if row[5] != "open":
-            raise ValueError(f"alert #{alert_id} is {row[5]}, not open")
+            raise AlertConflict(f"alert #{alert_id} is {row[5]}; only an open alert can be resolved")
         cur.execute(
             "UPDATE mart.alerts SET status = 'resolved', resolved_at = now(), updated_at = now() "
             "WHERE alert_id = %s",
             (alert_id,),
         )
-        cur.execute(
-            "INSERT INTO ops.alert_actions (alert_id, action, actor, note) VALUES (%s, 'resolve', %s, %s)",
-            (alert_id, actor, note),
-        )
+        _audit(cur, alert_id, "resolve", actor, via, note=note)
         row = _locked_alert(cur, alert_id)
         transition = _transition("resolved", row, actor=actor)
         owed = write_owed(cur, [transition])

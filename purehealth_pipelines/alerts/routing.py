@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -149,6 +150,13 @@ def release_time(start: time | None, end: time | None, now: datetime) -> datetim
     return release.astimezone(UTC)
 
 
+def reached_tier(transition: Transition) -> int:
+    """The highest tier told of this transition: an (re-)opened alert is a new episode and starts at tier 1
+    (migration 1200's trigger resets the stored tier on re-open, whatever tier the last episode reached);
+    an escalation or a resolve reaches the alert's tier."""
+    return 1 if transition.kind in ("opened", "reopened") else transition.tier
+
+
 def matches(sub: Subscription, transition: Transition, station: Station | None) -> bool:
     """Does this subscription hear of this transition (filters, severity, tier)?"""
     if not sub.active or SEVERITY_RANK[transition.severity] < SEVERITY_RANK[sub.min_severity]:
@@ -156,7 +164,7 @@ def matches(sub: Subscription, transition: Transition, station: Station | None) 
     if transition.kind == "escalated":
         if sub.tier != transition.tier:
             return False
-    elif sub.tier > transition.tier:
+    elif sub.tier > reached_tier(transition):
         return False
     if sub.stations is not None and transition.station_id not in sub.stations:
         return False
@@ -165,6 +173,11 @@ def matches(sub: Subscription, transition: Transition, station: Station | None) 
     if sub.district is not None and (station is None or station.district != sub.district):
         return False
     return not (sub.basin is not None and (station is None or station.basin != sub.basin))
+
+
+def station_page(dashboard_url: str, station_id: str) -> str:
+    """The dashboard with this station's panel open (app.js reads `#station=<id>`)."""
+    return f"{dashboard_url.rstrip('/')}/#station={quote(station_id, safe='')}"
 
 
 def render_alert(
@@ -184,7 +197,7 @@ def render_alert(
     }[t.kind]
     subject = f"[{t.severity.upper()}] {headline}: {t.rule} at {name} ({t.station_id})"
     base = dashboard_url.rstrip("/")
-    station_link = f"{base}/api/stations/{t.station_id}"
+    station_link = station_page(dashboard_url, t.station_id)
     lines = [
         subject,
         "",
@@ -197,7 +210,11 @@ def render_alert(
     if t.resolved_at is not None:
         by = f" by {t.actor}" if t.actor else ""
         lines.append(f"Resolved:  {_ist(t.resolved_at)}{by}")
-    lines += [f"Alert:     #{t.alert_id}", f"Dashboard: {base}/", f"Station:   {station_link}"]
+    lines += [
+        f"Alert:     #{t.alert_id} (acknowledge: purehealth alerts ack {t.alert_id}, "
+        f"or POST {base}/api/alerts/{t.alert_id}/ack)",
+        f"Station:   {station_link}",
+    ]
     payload = {
         "type": "alert",
         "kind": t.kind,
@@ -209,7 +226,7 @@ def render_alert(
         "parameter": t.parameter,
         "rule": t.rule,
         "severity": t.severity,
-        "tier": t.tier,
+        "tier": reached_tier(t),
         "first_seen": _iso(t.first_seen),
         "last_seen": _iso(t.last_seen),
         "resolved_at": _iso(t.resolved_at) if t.resolved_at is not None else None,

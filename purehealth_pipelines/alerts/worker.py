@@ -17,8 +17,13 @@ rolled back with its claim).
 Failures: a transient one (connection error, HTTP 408/429/5xx, SMTP 4xx) is retried after an exponential
 backoff; a permanent one (other HTTP 4xx, SMTP 5xx, missing configuration), or the `max_attempts`-th
 failure, puts the row in the dead letters (status 'dead', last_error = the reason). The worker also
-escalates unacknowledged criticals and builds digests each poll. A lost database connection is retried
-with a pause, so the worker outlives a database restart.
+escalates unacknowledged criticals and builds digests each poll. A lost database connection (or any other
+database error) is retried on a fresh connection after a pause, so the worker outlives a database restart.
+
+Wake-up: the outbox's insert trigger NOTIFYs `purehealth_alert_outbox` at commit and a listener thread
+wakes the idle delivery threads, so a notification goes out within milliseconds of its alert's commit
+rather than at the next poll. The poll (`--poll-seconds`) remains for what becomes due later (quiet hours,
+retry backoff) and as the fallback while the listener reconnects.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ from purehealth_pipelines.alerts.outbox import build_digests, escalate_due
 from purehealth_pipelines.alerts.routing import backoff
 
 log = logging.getLogger(__name__)
+
+WAKE_CHANNEL = "purehealth_alert_outbox"  # NOTIFYed by the outbox's insert trigger (migration 1200)
+LISTENER_NAME = "purehealth-notify-listen"
+RECONNECT_SECONDS = 2.0
 
 CLAIM_SQL = """
 SELECT o.notification_id, o.idempotency_key, o.channel, o.address, o.subject, o.body, o.payload, o.attempts,
@@ -139,29 +148,88 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}/{threading.current_thread().name}"
 
 
-def _delivery_loop(url: str, senders: dict[str, Sender], config: WorkerConfig, stop: threading.Event) -> None:
+class Waker:
+    """Wakes idle delivery threads early: set by the NOTIFY listener when notifications are owed.
+
+    A generation counter, not a bare Event: a thread notes the generation before it looks at the outbox and
+    sleeps only if nothing was announced since, so a NOTIFY that lands between "found nothing" and "sleep"
+    is not lost (the thread would otherwise wait a whole poll interval).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        with self._condition:
+            return self._generation
+
+    def wake(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        with self._condition:
+            if self._generation == seen:
+                self._condition.wait(timeout)
+
+
+def _pause(stop: threading.Event, what: str, exc: Exception) -> None:
+    """Any database error (restart, network, a failover's read-only moment, a statement error) is logged
+    and retried on a fresh connection: the worker must outlive it. The claim of a row in flight rolled back
+    with its transaction, so nothing is lost."""
+    log.warning("notify %s: database error (%s: %s); reconnecting in %.0f s", what, type(exc).__name__,
+                str(exc).strip(), RECONNECT_SECONDS)  # fmt: skip
+    stop.wait(RECONNECT_SECONDS)
+
+
+def _delivery_loop(
+    url: str, senders: dict[str, Sender], config: WorkerConfig, stop: threading.Event, waker: Waker
+) -> None:
     while not stop.is_set():
         try:
             with psycopg.connect(url, autocommit=True, application_name="purehealth-notify") as conn:
                 while not stop.is_set():
+                    seen = waker.generation
                     if not deliver_one(conn, senders, config, _worker_name()):
-                        stop.wait(config.poll_seconds)
-        except psycopg.OperationalError as exc:  # database restart or network: reconnect after a pause
-            log.warning("notify: database unavailable (%s); retrying in 2 s", exc)
-            stop.wait(2.0)
+                        waker.wait(seen, config.poll_seconds)
+        except psycopg.Error as exc:
+            _pause(stop, "delivery", exc)
+
+
+def _listen_loop(url: str, stop: threading.Event, waker: Waker) -> None:
+    """LISTEN on the outbox's wake-up channel (trigger in migration 1200); every NOTIFY wakes the delivery
+    threads. After a reconnect it wakes them once too: what was owed while it was away is sent at once."""
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, application_name=LISTENER_NAME) as conn:
+                conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                waker.wake()
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        waker.wake()
+        except psycopg.Error as exc:
+            _pause(stop, "listener", exc)
 
 
 def run(
     url: str, config: WorkerConfig, stop: threading.Event, senders: dict[str, Sender] | None = None
 ) -> None:
-    """Delivery threads + escalation/digest housekeeping until `stop` is set."""
+    """Delivery threads, the NOTIFY listener, and escalation/digest housekeeping until `stop` is set."""
     senders = senders or default_senders()
+    waker = Waker()
     threads = [
         threading.Thread(
-            target=_delivery_loop, args=(url, senders, config, stop), name=f"deliver-{i}", daemon=True
+            target=_delivery_loop,
+            args=(url, senders, config, stop, waker),
+            name=f"deliver-{i}",
+            daemon=True,
         )
         for i in range(config.threads)
     ]
+    threads.append(threading.Thread(target=_listen_loop, args=(url, stop, waker), name="listen", daemon=True))
     for thread in threads:
         thread.start()
     log.info("notify: %d delivery threads; escalation after %s", config.threads, config.escalate_after)
@@ -174,8 +242,8 @@ def run(
                     if escalated or digests:
                         log.info("notify: %d alerts escalated, %d digests owed", escalated, digests)
                     stop.wait(config.poll_seconds)
-        except psycopg.OperationalError as exc:
-            log.warning("notify: database unavailable (%s); retrying in 2 s", exc)
-            stop.wait(2.0)
+        except psycopg.Error as exc:
+            _pause(stop, "housekeeping", exc)
+    waker.wake()
     for thread in threads:
         thread.join(timeout=30)

@@ -39,7 +39,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from purehealth_pipelines.api import queries
+from purehealth_pipelines.api import alert_actions, queries
 from purehealth_pipelines.api.db import Database
 
 log = logging.getLogger("purehealth_pipelines.api")
@@ -554,6 +554,8 @@ def create_app(config: ApiConfig) -> FastAPI:
         if format == "csv":
             return _csv(rows, list(Alert.model_fields), "alerts.csv")
         return _json({"generated_at": datetime.now(UTC), "alerts": rows})
+
+    alert_actions.mount(app, config.database_url)  # POST …/ack|assign|resolve: own writer login and tokens
 
     # --- reference, live, health ----------------------------------------------------------------------------
     @app.get("/api/parameters", response_model=list[Parameter], tags=["reference"], summary="Parameter codes")

@@ -93,6 +93,7 @@ def migrate(url: str | None = None) -> MigrationReport:
                     )
                 applied.append(label)
             _ensure_analyst_login(conn)
+            _ensure_alert_api_login(conn)
             license_ = timescaledb_license(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATIONS_LOCK,))
@@ -120,3 +121,16 @@ def _ensure_analyst_login(conn: psycopg.Connection) -> None:
         )
     )
     conn.execute("ALTER ROLE analyst SET idle_in_transaction_session_timeout = '5min'")
+
+
+def _ensure_alert_api_login(conn: psycopg.Connection) -> None:
+    """A login `alert_api` in purehealth_alert_actor (migration 1200): the API's writer for alert actions."""
+    conn.execute(
+        """DO $$ BEGIN
+             CREATE ROLE alert_api LOGIN IN ROLE purehealth_alert_actor;
+           EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
+    )
+    password = sql.Literal(settings.alert_api_password())
+    conn.execute(sql.SQL("ALTER ROLE alert_api PASSWORD {}").format(password))
+    conn.execute("ALTER ROLE alert_api SET statement_timeout = '10s'")
+    conn.execute("ALTER ROLE alert_api SET idle_in_transaction_session_timeout = '1min'")

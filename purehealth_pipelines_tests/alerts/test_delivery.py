@@ -54,7 +54,7 @@ def test_opened_alert_one_email_and_one_webhook_per_subscriber_then_resolve(
     mail = sink.messages[0]
     text = mail.get_content() if hasattr(mail, "get_content") else mail.get_payload()
     assert "[CRITICAL] ALERT: do_below_4 at IOT-A1" in mail["Subject"]
-    assert "3 against the criterion < 4.0" in text and "/api/stations/IOT-A1" in text
+    assert "3 against the criterion < 4.0" in text and "/#station=IOT-A1" in text
     assert mail["X-PureHealth-Idempotency-Key"].startswith("alert:1:opened:")
     hooks = receiver.on("/ok")
     assert len(hooks) == 2
@@ -149,7 +149,7 @@ def test_unacknowledged_critical_escalates_and_an_acknowledged_one_does_not(aler
     subscribe(alerts_db, "second", email="second@example.org", tier=2)
     raise_alerts(alerts_db, {**DO_LOW, ("IOT-A2", "do_mg_l"): [3.0, 2.9]}, START)
     with psycopg.connect(alerts_db, autocommit=True) as conn:
-        assert ob.acknowledge(conn, 2, "asha", "on my way")
+        ob.acknowledge(conn, 2, "asha", "on my way")
         assert ob.escalate_due(conn, timedelta(minutes=30)) == 0  # not yet
         conn.execute("UPDATE mart.alerts SET created_at = created_at - interval '31 minutes'")
         assert ob.escalate_due(conn, timedelta(minutes=30)) == 1  # alert 1 only: alert 2 was acknowledged

@@ -553,6 +553,13 @@ function appendChartPoints() {
   if (changed) drawCharts();
 }
 
+// Alert emails and webhooks link to `/#station=<id>` (alerts/routing.py station_page): open that panel.
+function openLinkedStation() {
+  const id = new URLSearchParams(location.hash.slice(1)).get("station");
+  if (id && state.stations.has(id)) selectStation(id);
+}
+window.addEventListener("hashchange", openLinkedStation);
+
 // --- start -----------------------------------------------------------------------------------------------
 async function start() {
   const started = performance.now();
@@ -572,6 +579,7 @@ async function start() {
     drawStations();
     state.feedDirty = true;
     flush();
+    openLinkedStation();
     scheduleSave();
   } catch (error) {
     state.connected = false;
