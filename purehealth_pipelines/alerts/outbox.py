@@ -164,7 +164,14 @@ FROM mart.alerts
 """
 
 
-def _transition(kind: str, row: tuple, *, tier: int | None = None, actor: str | None = None) -> Transition:
+def _transition(
+    kind: str,
+    row: tuple,
+    *,
+    tier: int | None = None,
+    actor: str | None = None,
+    escalated_at: datetime | None = None,
+) -> Transition:
     return Transition(
         kind=kind,
         alert_id=row[0],
@@ -181,6 +188,7 @@ def _transition(kind: str, row: tuple, *, tier: int | None = None, actor: str | 
         message=row[12],
         tier=row[13] if tier is None else tier,
         actor=actor,
+        escalated_at=escalated_at,
     )
 
 
@@ -225,7 +233,7 @@ def escalate_due(conn: psycopg.Connection, after: timedelta, now: datetime | Non
                 "VALUES (%s, 'escalate', 'escalation', %s, %s, 'worker')",
                 (row[0], tier, f"unacknowledged at tier {row[13]} for {now - row[15]}"),
             )
-            transitions.append(_transition("escalated", row, tier=tier))
+            transitions.append(_transition("escalated", row, tier=tier, escalated_at=now))
             escalated += 1
         write_owed(cur, transitions, now)
     return escalated

@@ -82,12 +82,16 @@ class Transition:
     message: str
     tier: int = 1  # the alert's escalation tier after the transition
     actor: str | None = None  # who resolved it by hand, if someone did
+    escalated_at: datetime | None = None  # escalations: when (a re-opened alert can reach a tier again)
 
     @property
     def identity(self) -> str:
-        """What makes this transition unique for its alert (part of the idempotency key)."""
+        """What makes this transition unique for its alert (part of the idempotency key). An escalation is
+        named by its tier AND instant: a re-opened alert escalating to tier 2 again is a new notification,
+        not a duplicate of the first episode's (which ON CONFLICT DO NOTHING would silently drop)."""
         if self.kind == "escalated":
-            return f"tier{self.tier}"
+            at = f"@{_iso(self.escalated_at)}" if self.escalated_at is not None else ""
+            return f"tier{self.tier}{at}"
         at = {"opened": self.first_seen, "reopened": self.last_seen}.get(self.kind, self.resolved_at)
         return _iso(at) if at is not None else "-"
 

@@ -151,7 +151,7 @@ def test_unacknowledged_critical_escalates_and_an_acknowledged_one_does_not(aler
     with psycopg.connect(alerts_db, autocommit=True) as conn:
         ob.acknowledge(conn, 2, "asha", "on my way")
         assert ob.escalate_due(conn, timedelta(minutes=30)) == 0  # not yet
-        conn.execute("UPDATE mart.alerts SET created_at = created_at - interval '31 minutes'")
+        conn.execute("UPDATE mart.alerts SET escalation_clock_at = now() - interval '31 minutes'")
         assert ob.escalate_due(conn, timedelta(minutes=30)) == 1  # alert 1 only: alert 2 was acknowledged
         assert ob.escalate_due(conn, timedelta(minutes=30)) == 0  # tier 2 is the top tier
         actions = conn.execute("SELECT alert_id, action, actor, tier FROM ops.alert_actions ORDER BY 1, 2")
