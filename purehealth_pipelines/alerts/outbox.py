@@ -321,7 +321,7 @@ def acknowledge(
             raise AlertConflict(f"alert #{alert_id} is {row[5]}; only an open alert can be acknowledged")
         if row[14] is not None:
             raise AlertConflict(
-                f"alert #{alert_id} was already acknowledged by {row[17]} at {row[14].isoformat()}"
+                f"alert #{alert_id} was already acknowledged by {row[16]} at {row[14].isoformat()}"
             )
         cur.execute(
             "UPDATE mart.alerts SET acknowledged_at = now(), acknowledged_by = %s, updated_at = now() "
