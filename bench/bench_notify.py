@@ -5,9 +5,10 @@ One run, on the same machine, seconds apart:
    the worker has (one SMTP session per message, as EmailSender does) — what the email channel alone allows;
 2. latency: `--alerts` (default 1,000) critical alerts raised through the pipeline's own write path
    (evaluate_rules -> reconcile -> write_alerts, the transaction that writes the outbox), `--batch` alerts
-   per transaction every `--interval` seconds, while `purehealth notify` runs as a real process in its demo
-   configuration (the defaults `purehealth demo serve` starts it with). Latency = the write's COMMIT -> the
-   SMTP server's end of DATA for that alert's email; p50/p99 against the issue's target p99 <= 5 s;
+   per transaction every `--interval` seconds (default 10 alerts/s, far above what the demo raises), while
+   `purehealth notify` runs as a real process in its demo configuration (the defaults `purehealth demo
+   serve` starts it with). Latency = the write's COMMIT -> the SMTP server's end of DATA for that alert's
+   email; p50/p99 against the issue's target p99 <= 5 s;
 3. throughput: the same number of alerts committed in ONE transaction (a burst) with the worker running;
    notifications per second until the last email is accepted, as a ratio to (1). The burst's latency is
    printed too (the last email waits for the whole backlog, so it measures throughput, not wake-up).
@@ -148,7 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=10, help="alerts per write_alerts transaction (paced)")
-    parser.add_argument("--interval", type=float, default=0.5, help="seconds between paced transactions")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between paced transactions")
     parser.add_argument(
         "--without-wake",
         action="store_true",
@@ -216,6 +217,7 @@ def main() -> int:
             worker.kill()
         controller.stop()
     bare = (bare_before + bare_after) / 2
+    load = os.getloadavg()
     p99 = percentile(paced, 99)
     report(
         f"Alert delivery: {args.alerts:,} critical alerts, `purehealth notify` in its demo configuration"
@@ -228,7 +230,8 @@ def main() -> int:
             (
                 f"paced ({args.batch} alerts per commit every {args.interval:g} s)",
                 f"commit -> SMTP accepted p50 {percentile(paced, 50) * 1000:,.0f} ms, "
-                f"p99 {p99 * 1000:,.0f} ms, max {max(paced) * 1000:,.0f} ms",
+                f"p90 {percentile(paced, 90) * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
+                f"max {max(paced) * 1000:,.0f} ms",
             ),
             ("  p99 against the target", f"{p99 / TARGET_P99_S:.2f} of {TARGET_P99_S:g} s"),
             (
@@ -239,6 +242,7 @@ def main() -> int:
             ("  worker throughput", f"{rate:,.0f} notifications/s = {rate / bare:.2f} of the bare sender"),
             ("  attempts recorded twice", f"{duplicates}"),
             ("emails accepted in all", f"{sink.count:,}"),
+            ("host load average (1/5/15 min) at the end", " / ".join(f"{x:.1f}" for x in load)),
         ],
     )
     return 0 if p99 <= TARGET_P99_S else 1
