@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import uvicorn
 
+from purehealth_pipelines.alerts.routing import station_page
 from purehealth_pipelines.api.app import ApiConfig, create_app
 from purehealth_pipelines.marts.alerts import AlertState, write_alerts
 from purehealth_pipelines_tests.api.conftest import LIVE, Seeded, seed
@@ -179,6 +180,12 @@ def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url:
         assert page.locator("#districts path").count() == 36
         expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
         print(f"first map paint {paint_s * 1000:.0f} ms with {located} stations")
+
+        # 1b. The link alert messages carry (alerts/routing.py station_page) opens that station's panel.
+        linked = context.new_page()
+        linked.goto(station_page(base, LIVE))
+        expect(linked.locator("#panel")).to_have_attribute("data-station", LIVE, timeout=15_000)
+        linked.close()
 
         # 2. Clicking a station draws its charts from the API (with the forecast band ahead of the readings).
         # Pune's stations are a few km apart: a click there offers the nearby ones to pick from.
