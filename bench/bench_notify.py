@@ -40,6 +40,7 @@ from _support import bench_database, report
 from aiosmtpd.controller import Controller
 
 from purehealth_pipelines.alerts.channels import KEY_HEADER, EmailSender, Outgoing, SmtpConfig
+from purehealth_pipelines.alerts.worker import LISTENER_NAME
 from purehealth_pipelines.marts.alerts import evaluate_rules, load_rules, load_stored, reconcile, write_alerts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,24 @@ def start_worker(url: str, port: int) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
 
 
+def worker_ready(url: str, timeout: float, threads: int = 4) -> bool:
+    """The worker's delivery threads, housekeeping and NOTIFY listener are all connected."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(url, autocommit=True) as conn:
+            sessions, listeners = conn.execute(
+                "SELECT count(*) FILTER (WHERE application_name = 'purehealth-notify'), "
+                "count(*) FILTER (WHERE application_name = %s) "
+                "FROM pg_stat_activity WHERE datname = current_database()",
+                (LISTENER_NAME,),
+            ).fetchone()
+        if sessions >= threads + 1 and listeners == 1:
+            time.sleep(0.5)  # the LISTEN itself follows the connection
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def wait_for(sink: Sink, keys: set[str], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,7 +191,11 @@ def main() -> int:
                     conn.execute("DROP TRIGGER alert_outbox_wake ON ops.alert_outbox")
             bare_before = bare_smtp_rate(port, sink, args.alerts, threads=4)
             worker = start_worker(url, port)
-            time.sleep(3.0)  # the worker connected and idle (the state it spends its life in)
+            # Measure the worker connected and idle (the state it spends its life in), not its start-up:
+            # under load its imports take seconds, and alerts raised before it listens would wait for it.
+            if not worker_ready(url, 120):
+                print("the worker did not connect within 120 s")
+                return 1
 
             # 2. paced: batches of alerts, each its own write transaction
             committed: dict[int, float] = {}
