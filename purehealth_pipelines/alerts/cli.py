@@ -260,10 +260,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     notify = commands.add_parser("notify", help="deliver owed alert notifications (email, webhook, SMS)")
     notify.add_argument("--url", help="warehouse URL of a writer role (default: PUREHEALTH_WAREHOUSE_URL)")
-    notify.add_argument("--threads", type=int, default=4)
+    notify.add_argument("--threads", type=int, default=4, help="delivery threads (one SMTP/HTTP send each)")
     notify.add_argument("--max-attempts", type=int, default=5)
     notify.add_argument("--backoff-seconds", type=float, default=5.0, help="first retry delay (doubles)")
-    notify.add_argument("--poll-seconds", type=float, default=1.0)
-    notify.add_argument("--escalate-after-minutes", type=float, default=30.0)
+    notify.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=1.0,
+        help="how often to look for work that became due (quiet hours ended, a retry's backoff); new "
+        "notifications wake the worker at once through NOTIFY",
+    )
+    notify.add_argument(
+        "--escalate-after-minutes",
+        type=float,
+        default=30.0,
+        help="an unacknowledged critical moves up one tier after this long at its current tier",
+    )
     notify.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
     notify.set_defaults(handler=_notify)
