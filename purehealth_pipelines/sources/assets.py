@@ -19,8 +19,6 @@ from purehealth_pipelines.table_metadata import json_safe, table_schema_metadata
 
 COMMON: dict[str, Any] = {
     "group_name": "sources",
-    "kinds": {"timescaledb", "python"},
-    "owners": ["team:purehealth-data"],
     "backfill_policy": partitions.single_run,
 }
 
