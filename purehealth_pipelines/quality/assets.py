@@ -17,6 +17,7 @@ from purehealth_pipelines.quality.pipeline import (
 )
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import json_safe, table_schema_metadata
+from purehealth_pipelines.vocabulary import TIMEZONE
 from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame
 
@@ -76,7 +77,7 @@ def core_readings(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
     def log_day(day_start: pd.Timestamp, summary) -> None:
         context.log.info(
-            f"{day_start.tz_convert('Asia/Kolkata').date()}: {summary.rows_written} readings written "
+            f"{day_start.tz_convert(TIMEZONE).date()}: {summary.rows_written} readings written "
             f"({summary.rows_replaced} replaced), quality {summary.flag_counts}, "
             f"{summary.dead_letters} dead letters; read {summary.seconds_read:.2f}s, "
             f"score {summary.seconds_score:.2f}s, write {summary.seconds_write:.2f}s"
