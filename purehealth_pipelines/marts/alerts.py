@@ -15,7 +15,6 @@ forecast rule, at the latest forecast issue's issued_at.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,11 +25,18 @@ import numpy as np
 import pandas as pd
 import psycopg
 import yaml
+from psycopg.rows import dict_row
 
 from purehealth_pipelines.alerts.outbox import write_owed
 from purehealth_pipelines.alerts.routing import Transition
 from purehealth_pipelines.forecasting.publish import ALERT_RULES as FORECAST_SOURCE_RULES
-from purehealth_pipelines.live.channels import EVENTS_CHANNEL, MAX_PAYLOAD_BYTES, load_secret, seal
+from purehealth_pipelines.live.channels import (
+    ALERT_MESSAGE_FIELDS,
+    EVENTS_CHANNEL,
+    alert_message,
+    load_secret,
+    seal,
+)
 
 SEVERITIES = ("info", "warning", "critical")
 STATION_LEVEL = "*"
@@ -433,66 +439,48 @@ def reconcile(
     return unique
 
 
-STORED_ALERTS_SQL = """
-SELECT DISTINCT ON (station_id, parameter, rule)
-       alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
-       breach_count, last_value, worst_value, threshold, message, escalation_tier
+ALERT_STATE_COLUMNS = """alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen,
+       resolved_at, breach_count, last_value, worst_value, threshold, message, escalation_tier"""
+
+STORED_ALERTS_SQL = f"""
+SELECT DISTINCT ON (station_id, parameter, rule) {ALERT_STATE_COLUMNS}
 FROM mart.alerts
 WHERE station_id = ANY(%(stations)s) OR status = 'open'
 ORDER BY station_id, parameter, rule, last_seen DESC
 """
 
 
+def alert_state_from_row(row: Mapping[str, Any]) -> AlertState:
+    """The one loader of a stored alert: a mart.alerts row selected with ALERT_STATE_COLUMNS, by name."""
+    return AlertState(
+        alert_id=row["alert_id"],
+        station_id=row["station_id"],
+        parameter=row["parameter"],
+        rule=row["rule"],
+        severity=row["severity"],
+        status=row["status"],
+        first_seen=pd.Timestamp(row["first_seen"]),
+        last_seen=pd.Timestamp(row["last_seen"]),
+        resolved_at=pd.Timestamp(row["resolved_at"]) if row["resolved_at"] is not None else None,
+        breach_count=row["breach_count"],
+        last_value=row["last_value"] if row["last_value"] is not None else np.nan,
+        worst_value=row["worst_value"] if row["worst_value"] is not None else np.nan,
+        threshold=row["threshold"],
+        message=row["message"],
+        stored_status=row["status"],
+        tier=row["escalation_tier"],
+    )
+
+
 def load_stored(conn: psycopg.Connection, stations: list[str]) -> list[AlertState]:
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(STORED_ALERTS_SQL, {"stations": stations})
-        rows = cur.fetchall()
-    return [
-        AlertState(
-            alert_id=r[0],
-            station_id=r[1],
-            parameter=r[2],
-            rule=r[3],
-            severity=r[4],
-            status=r[5],
-            first_seen=pd.Timestamp(r[6]),
-            last_seen=pd.Timestamp(r[7]),
-            resolved_at=pd.Timestamp(r[8]) if r[8] is not None else None,
-            breach_count=r[9],
-            last_value=r[10] if r[10] is not None else np.nan,
-            worst_value=r[11] if r[11] is not None else np.nan,
-            threshold=r[12],
-            message=r[13],
-            stored_status=r[5],
-            tier=r[14],
-        )
-        for r in rows
-    ]
+        return [alert_state_from_row(row) for row in cur.fetchall()]
 
 
 def notify_payload(alert: AlertState) -> str:
-    """The broadcaster contract: {"type": "alert", alert_id, station_id, rule, severity, status, …}.
-
-    Kept under the sealed NOTIFY limit (live.channels; the message is truncated if ever needed).
-    """
-    payload = {
-        "type": "alert",
-        "alert_id": alert.alert_id,
-        "station_id": alert.station_id,
-        "parameter": alert.parameter,
-        "rule": alert.rule,
-        "severity": alert.severity,
-        "status": alert.status,
-        "first_seen": alert.first_seen.isoformat(),
-        "last_seen": alert.last_seen.isoformat(),
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at is not None else None,
-        "message": alert.message,
-    }
-    text = json.dumps(payload, ensure_ascii=False)
-    if len(text.encode()) > MAX_PAYLOAD_BYTES:
-        payload["message"] = alert.message[:500]
-        text = json.dumps(payload, ensure_ascii=False)
-    return text
+    """The broadcaster contract for an alert (live.channels.alert_message), from the state machine's view."""
+    return alert_message({name: getattr(alert, name) for name in ALERT_MESSAGE_FIELDS})
 
 
 def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_version: str) -> tuple[int, int]:
