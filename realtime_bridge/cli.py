@@ -44,6 +44,7 @@ def _bridge(args: argparse.Namespace) -> int:
         health_check_interval_s=args.health_interval,
         notify=not args.no_broadcast,
         crash_after_commits=args.fault_crash_after_commits,
+        fast_receive=not args.plain_paho,
     )
     return Bridge(config).run()
 
@@ -173,6 +174,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--no-broadcast",
         action="store_true",
         help="do not NOTIFY the broadcaster (purehealth_readings channel)",
+    )
+    bridge.add_argument(
+        "--plain-paho",
+        action="store_true",
+        help="receive with paho's own loop instead of fastmqtt's read-ahead path (same guarantees, more CPU "
+        "per message; for a paho version fastmqtt does not support, which it also detects by itself)",
     )
     bridge.add_argument(
         "--fault-crash-after-commits",
