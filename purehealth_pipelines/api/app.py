@@ -9,6 +9,8 @@ Endpoints (OpenAPI at /docs, schema at /openapi.json):
 - GET /api/stations/{id}/wqi             the daily WQI and best-use class history
 - GET /api/alerts                        open / resolved / all, newest change first
 - GET /api/parameters, /api/live, /api/health
+- POST /api/alerts/{id}/ack|assign|resolve  operators act on alerts: a bearer token and a writer login of
+                                         their own, never the analyst's pool (api/alert_actions.py)
 Every data endpoint also answers `?format=csv` (the same rows, one per line). Bad parameters get a 4xx with
 `{"error": "<what is wrong and what is allowed>"}`: 422 for a malformed value, 400 for a window or limit out
 of bounds, 404 for an unknown station or parameter.
