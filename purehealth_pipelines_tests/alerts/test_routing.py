@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from purehealth_pipelines.alerts.routing import (
@@ -48,6 +49,14 @@ def test_filters_severity_and_tiers() -> None:
     assert [n.subscription_id for n in escalated] == [4]
     resolved = owed_notifications([_transition("resolved", "critical", 2)], subs, stations, T0, "http://d")
     assert sorted({n.subscription_id for n in resolved}) == [1, 3, 4]
+    # a re-open is a new episode: tier 1 only, whatever tier the last episode reached
+    reopened = owed_notifications([_transition("reopened", "critical", 2)], subs, stations, T0, "http://d")
+    assert sorted({n.subscription_id for n in reopened}) == [1, 3] and reopened[0].payload["tier"] == 1
+    # escalating to tier 2 in two episodes owes two notifications (keys name the instant)
+    episodes = [replace(_transition("escalated", "critical", 2), escalated_at=T0 + timedelta(hours=h))
+                for h in (0, 5)]  # fmt: skip
+    keys = {n.idempotency_key for n in owed_notifications(episodes, subs, stations, T0, "http://d")}
+    assert len(keys) == 2
 
 
 def test_quiet_hours_hold_warnings_not_criticals_and_info_goes_to_digest() -> None:
