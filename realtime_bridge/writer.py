@@ -176,6 +176,7 @@ class BatchResult:
     dead_letters: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     messages_new: int = 0  # accepted readings messages new to raw.sensor_messages (the rest: redeliveries)
+    new_positions: list[int] | None = None  # which of the batch's accepted messages were new (None = all)
     conflicts: list[Inbound] = field(default_factory=list)  # dead-lettered as conflicting_duplicate
 
 
@@ -424,6 +425,7 @@ class BatchWriter:
         # Counted only after COMMIT: a failed attempt is retried with the same prepared batch.
         result.rows_inserted = inserted
         result.messages_new = len(prepared.lines) if new_positions is None else len(new_positions)
+        result.new_positions = new_positions
         result.conflicts = [prepared.sources[pos] for pos in conflicts]
         if conflicts:
             result.readings -= len(conflicts)

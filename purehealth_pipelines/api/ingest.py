@@ -35,8 +35,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +63,9 @@ DEAD_LETTER_SOURCE = "http"
 INGEST_ROLE = "purehealth_ingest"
 MAX_BATCH_MESSAGES = 1000
 MAX_BATCH_BYTES = 2 * 1024 * 1024
+MAX_GROUP_MESSAGES = 5000  # at most this many messages (about) in one coalesced transaction
+MAX_QUEUED_REQUESTS = 2000  # beyond this a request is answered 503 rather than queued
+ANSWER_TIMEOUT_S = 60.0
 PAUSE_ENV = "PUREHEALTH_INGEST_TEST_PAUSE_AFTER_COMMIT_S"
 # Rejections that a stale catalog could explain (a station or parameter added since the session loaded it).
 _CATALOG_REASONS = frozenset({"unknown_station", "not_a_live_station", "unknown_parameter"})
@@ -166,18 +169,17 @@ def _rejected(index: int, rejection: Rejection) -> dict[str, Any]:
     return {"index": index, "reason": rejection.reason, "detail": rejection.detail}
 
 
-def single_answer(result: BatchResult, rejections: list[tuple[int, Rejection]]) -> Answer:
+def single_answer(new: int, rejections: list[tuple[int, Rejection]]) -> Answer:
     """201 stored / 200 already stored (a retry) / 4xx with the reason (recorded as a dead letter)."""
     if rejections:
         rejection = rejections[0][1]
         status = _STATUS_OF_REASON.get(rejection.reason, 422)
         return _error(status, rejection.detail, reason=rejection.reason, dead_lettered=True)
-    new = result.messages_new
     body = {"status": "stored" if new else "duplicate", "messages": 1, "new": new, "duplicates": 1 - new}
     return Answer(201 if new else 200, body)
 
 
-def batch_answer(result: BatchResult, rejections: list[tuple[int, Rejection]], messages: int) -> Answer:
+def batch_answer(new: int, rejections: list[tuple[int, Rejection]], messages: int) -> Answer:
     """200 when every message is stored (new or a retry's duplicate); 422 when some were refused.
 
     Refused messages are dead-lettered; the accepted ones of the same request ARE committed (the answer says
@@ -187,8 +189,8 @@ def batch_answer(result: BatchResult, rejections: list[tuple[int, Rejection]], m
     body: dict[str, Any] = {
         "messages": messages,
         "accepted": accepted,
-        "new": result.messages_new,
-        "duplicates": accepted - result.messages_new,
+        "new": new,
+        "duplicates": accepted - new,
         "rejected": [_rejected(i, r) for i, r in sorted(rejections, key=lambda pair: pair[0])],
     }
     if rejections:
@@ -199,9 +201,23 @@ def batch_answer(result: BatchResult, rejections: list[tuple[int, Rejection]], m
     return Answer(200, body)
 
 
-# --- the service: pool, token check, rate limit, landing ---
+# --- the service: coalescing committers, token check, rate limit, landing ---
 class IngestUnavailable(RuntimeError):
-    """The warehouse cannot take the request now (pool exhausted, database down, login misconfigured)."""
+    """The warehouse cannot take the request now (queue full or no answer in time)."""
+
+
+@dataclass(eq=False)
+class _Request:
+    """One HTTP request waiting for its group's COMMIT; `answer` is set before `done`."""
+
+    station_id: str
+    username: str
+    secret: str
+    body: bytes
+    batch: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: Answer | None = None
+    items: list[Inbound] = field(default_factory=list)  # its messages, in the group's batch
 
 
 @dataclass
@@ -210,13 +226,25 @@ class _Slot:
     catalog_at: float = 0.0
 
 
+_UNAVAILABLE_ERRORS = (psycopg.Error, PermissionError, LookupError)
+
+
 class IngestService:
-    """Owns the writer pool and the rate limiter; `handle` serves one request (blocking: run in a thread)."""
+    """Coalesces concurrent requests into one transaction per group ("group commit"), one committer thread
+    per pooled writer session; `handle` (blocking: run it in a thread) enqueues a request and waits.
+
+    Why coalesce: every request is answered only after a durable COMMIT, and this disk takes a few hundred
+    WAL flushes a second (bench/bench_ingest_http.py prints the limit). One request per transaction caps
+    single-message ingest there; a committer that takes whatever requests are queued (up to
+    MAX_GROUP_MESSAGES) lands them in one transaction, which is what the bridge does with MQTT messages.
+    Each request still gets its own answer: its token is checked (one query for the group, inside the
+    group's transaction), its rate limit applied, its messages validated and counted separately.
+    """
 
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
         self.buckets = TokenBuckets(config.rate_per_s, config.burst)
-        self._idle: queue.LifoQueue[_Slot] = queue.LifoQueue()
+        self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=MAX_QUEUED_REQUESTS)
         self._slots = [
             _Slot(
                 BatchWriter(
@@ -230,31 +258,25 @@ class IngestService:
             )
             for _ in range(max(1, config.pool_size))
         ]
-        for slot in self._slots:
-            self._idle.put(slot)
+        self._threads: list[threading.Thread] = []
+        self._started = threading.Lock()
 
-    @contextmanager
-    def _checkout(self) -> Iterator[_Slot]:
-        try:
-            slot = self._idle.get(timeout=self.config.checkout_timeout_s)
-        except queue.Empty:
-            raise IngestUnavailable("every ingest session is busy; retry shortly") from None
-        try:
-            if slot.writer.conn is None:
-                slot.writer.connect()
-                slot.catalog_at = time.monotonic()
-            yield slot
-        except (psycopg.Error, PermissionError, LookupError):
-            slot.writer.close()  # reconnect on next use; the transaction (if any) is gone with it
-            raise
-        finally:
-            conn = slot.writer.conn
-            if conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                with contextlib.suppress(Exception):  # a request that failed mid-way leaves nothing open
-                    conn.rollback()
-            self._idle.put(slot)
+    def _start(self) -> None:
+        """Committer threads start with the first request (a read-only use of the app never starts them)."""
+        with self._started:
+            if not self._threads:
+                for index, slot in enumerate(self._slots):
+                    thread = threading.Thread(
+                        target=self._run, args=(slot,), name=f"ingest-committer-{index}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
 
     def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
         for slot in self._slots:
             slot.writer.close()
 
@@ -262,66 +284,131 @@ class IngestService:
         credential = bearer_credential(authorization)
         if credential is None:
             return _error(401, "send 'Authorization: Bearer <username>:<secret>' (purehealth sensors add)")
+        self._start()
+        request = _Request(station_id, credential[0], credential[1], body, batch)
         try:
-            with self._checkout() as slot:
-                answer = self._handle(slot, station_id, credential, body, batch)
-        except IngestUnavailable as exc:
-            return Answer(503, {"error": str(exc)}, {"Retry-After": "1"})
-        except (psycopg.Error, PermissionError, LookupError) as exc:
-            log.warning("ingest: warehouse unavailable: %s", exc)
-            return Answer(503, {"error": f"the warehouse is unavailable ({type(exc).__name__}); retry"},
-                          {"Retry-After": "1"})  # fmt: skip
-        if self.config.pause_after_commit_s and answer.status < 300:
+            self._queue.put(request, timeout=self.config.checkout_timeout_s)
+        except queue.Full:
+            return Answer(503, {"error": "the ingest queue is full; retry shortly"}, {"Retry-After": "1"})
+        if not request.done.wait(ANSWER_TIMEOUT_S) or request.answer is None:
+            # It may still commit later: a resend is answered as a duplicate, so nothing is doubled.
+            return Answer(
+                503, {"error": "no answer from the warehouse in time; resend"}, {"Retry-After": "1"}
+            )
+        if self.config.pause_after_commit_s and request.answer.status < 300:
             time.sleep(self.config.pause_after_commit_s)  # test-only: see the module docstring
-        return answer
+        return request.answer
 
-    def _handle(
-        self, slot: _Slot, station_id: str, credential: tuple[str, str], body: bytes, batch: bool
-    ) -> Answer:
+    def _run(self, slot: _Slot) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, messages = [first], 1
+            while messages < MAX_GROUP_MESSAGES:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # for this thread's next turn: finish the group first
+                    break
+                group.append(nxt)
+                messages += 1 + len(nxt.body) // 256 if nxt.batch else 1
+            try:
+                self._serve(slot, group)
+            except _UNAVAILABLE_ERRORS as exc:
+                log.warning("ingest: warehouse unavailable: %s", exc)
+                slot.writer.close()  # reconnect for the next group; nothing of this group was committed
+                self._answer_all(group, f"the warehouse is unavailable ({type(exc).__name__}); resend")
+            except Exception:
+                log.exception("ingest: a group failed")
+                slot.writer.close()
+                self._answer_all(group, "the ingest failed; nothing was stored; resend")
+            finally:
+                for request in group:
+                    request.done.set()
+
+    @staticmethod
+    def _answer_all(group: list[_Request], message: str) -> None:
+        """After a failed group: 503 for every request whose answer depended on the COMMIT (all but the
+        token and rate-limit refusals, which stand)."""
+        for request in group:
+            if request.answer is None or request.answer.status not in (401, 403, 429):
+                request.answer = Answer(503, {"error": message}, {"Retry-After": "1"})
+
+    def _serve(self, slot: _Slot, group: list[_Request]) -> None:
         writer = slot.writer
+        if writer.conn is None:
+            writer.connect()
+            slot.catalog_at = time.monotonic()
         conn = writer.conn
         assert conn is not None
-        username, secret = credential
-        device = registry.active_device(conn, username)
-        if device is None or not credentials.verify_secret(secret, device.secret_hash):
+        devices = registry.active_devices(conn, sorted({r.username for r in group}))
+        now_mono = time.monotonic()
+        items: list[Inbound] = []
+        body_rejects: list[tuple[Inbound, Rejection]] = []
+        landing: list[_Request] = []
+        for request in group:
+            device = devices.get(request.username)
+            if device is None or not credentials.verify_secret(request.secret, device.secret_hash):
+                request.answer = _error(401, "unknown, wrong or revoked credential")
+                continue
+            if device.station_id != request.station_id:
+                request.answer = _error(
+                    403, f"this credential may post to station {device.station_id!r} only"
+                )
+                continue
+            payloads: list[bytes] | Rejection = split_batch(request.body) if request.batch else [request.body]
+            cost = len(payloads) if isinstance(payloads, list) else 1
+            wait = self.buckets.take(device.username, cost, now_mono)
+            if wait:
+                limit = f"{self.config.rate_per_s:g} messages/s (burst {self.config.burst:g})"
+                retry_after = str(max(1, math.ceil(wait)))
+                request.answer = Answer(429, {"error": f"rate limit: {limit}"}, {"Retry-After": retry_after})
+                continue
+            topic = f"{HTTP_TOPIC_PREFIX}{request.station_id}/readings"
+            if isinstance(payloads, Rejection):  # not a batch at all: one dead letter for the body
+                body_rejects.append((Inbound(topic, request.body, -1, 1, 0, dup=True), payloads))
+                status = _STATUS_OF_REASON.get(payloads.reason, 400)
+                request.answer = _error(status, payloads.detail, reason=payloads.reason, dead_lettered=True)
+                continue
+            # dup=True: any request may be the resend of one whose answer was lost (see the module docstring).
+            request.items = [Inbound(topic, payload, i, 1, 0, dup=True) for i, payload in enumerate(payloads)]
+            items.extend(request.items)
+            landing.append(request)
+        if not items and not body_rejects:
             conn.rollback()
-            return _error(401, "unknown, wrong or revoked credential")
-        if device.station_id != station_id:
-            conn.rollback()
-            return _error(403, f"this credential may post to station {device.station_id!r} only")
-
-        topic = f"{HTTP_TOPIC_PREFIX}{station_id}/readings"
-        payloads: list[bytes] | Rejection = split_batch(body) if batch else [body]
-        cost = len(payloads) if isinstance(payloads, list) else 1
-        wait = self.buckets.take(device.username, cost, time.monotonic())
-        if wait:
-            conn.rollback()
-            return Answer(
-                429,
-                {"error": f"rate limit: {self.config.rate_per_s:g} messages/s (burst {self.config.burst:g})"},
-                {"Retry-After": str(max(1, math.ceil(wait)))},
-            )
+            return
         now = datetime.now(UTC)
-        if isinstance(payloads, Rejection):  # the body is not a batch at all: one dead letter for the body
-            prepared = PreparedBatch(BatchResult(messages=1))
-            prepared.dead.append((Inbound(topic, body, 0, 1, 0, dup=True), payloads))
-            writer.commit(prepared)
-            status = _STATUS_OF_REASON.get(payloads.reason, 400)
-            return _error(status, payloads.detail, reason=payloads.reason, dead_lettered=True)
-
-        items = [Inbound(topic, payload, index, 1, 0, dup=True) for index, payload in enumerate(payloads)]
         prepared = writer.prepare(items, now)
         if (
             any(r.reason in _CATALOG_REASONS for _, r in prepared.dead)
             and time.monotonic() - slot.catalog_at > CATALOG_MIN_AGE_S
         ):
-            writer.refresh_catalog()
+            writer.refresh_catalog()  # commits the token look-up's transaction: nothing was written yet
             slot.catalog_at = time.monotonic()
             prepared = writer.prepare(items, now)
+        prepared.dead.extend(body_rejects)
         result = writer.commit(prepared)
-        rejections = [(item.mid, rejection) for item, rejection in prepared.dead]
-        rejections += [(item.mid, _CONFLICT) for item in result.conflicts]
-        return batch_answer(result, rejections, len(items)) if batch else single_answer(result, rejections)
+        self._split(prepared, result, landing)
+
+    @staticmethod
+    def _split(prepared: PreparedBatch, result: BatchResult, landing: list[_Request]) -> None:
+        """Each request's own answer from the group's result (Inbound objects identify the messages)."""
+        new = set(map(id, prepared.sources)) if result.new_positions is None else {
+            id(prepared.sources[pos]) for pos in result.new_positions
+        }  # fmt: skip
+        refused = {id(item): rejection for item, rejection in prepared.dead}
+        refused.update((id(item), _CONFLICT) for item in result.conflicts)
+        for request in landing:
+            rejections = [(item.mid, refused[id(item)]) for item in request.items if id(item) in refused]
+            fresh = sum(1 for item in request.items if id(item) in new)
+            request.answer = (
+                batch_answer(fresh, rejections, len(request.items))
+                if request.batch
+                else single_answer(fresh, rejections)
+            )
 
 
 _CONFLICT = Rejection(

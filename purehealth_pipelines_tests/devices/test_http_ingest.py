@@ -164,14 +164,15 @@ def test_ingest_sessions_run_as_the_narrow_ingest_role(area: dict, client: TestC
         f"/ingest/v1/stations/{station}/readings", content=payload(unique_ts()), headers=auth(area["issued"])
     )
     service = client.app.state.ingest  # type: ignore[attr-defined]
-    with service._checkout() as slot:
-        conn = slot.writer.conn
+    conn = next(slot.writer.conn for slot in service._slots if slot.writer.conn is not None)
+    try:
         assert conn.execute("SELECT current_user").fetchone()[0] == INGEST_ROLE
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE ref.stations SET name = name WHERE false")
         conn.rollback()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM raw.sensor_messages WHERE false")
+    finally:
         conn.rollback()
 
 
