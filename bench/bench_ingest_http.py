@@ -79,6 +79,12 @@ def start_api(url: str, port: int) -> subprocess.Popen:
     raise RuntimeError("purehealth api did not answer")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def commit_limit(url: str, connections: int, per_connection: int) -> float:
     """Commits/s of `connections` sessions each landing one message per transaction (COPY-free INSERT).
 
@@ -185,13 +191,16 @@ def main() -> int:
         try:
             per = args.single // args.clients
             single_bodies = [[orjson.dumps(m) for m in messages_for(c, per, 0)] for c in range(args.clients)]
+            cpu = cpu_seconds(server.pid)
             single_s, single_status = run_clients(port, tokens, single_bodies, "")
+            single_cpu, cpu = cpu_seconds(server.pid) - cpu, cpu_seconds(server.pid)
             per = args.batch_messages // args.clients
             batch_bodies = [
                 [orjson.dumps(chunk[i : i + args.batch]) for i in range(0, len(chunk), args.batch)]
                 for chunk in (messages_for(c, per, 10**6) for c in range(args.clients))
             ]
             batch_s, batch_status = run_clients(port, tokens, batch_bodies, "/batch")
+            batch_cpu = cpu_seconds(server.pid) - cpu
         finally:
             server.terminate()
             server.wait(30)
@@ -219,6 +228,12 @@ def main() -> int:
                 f"batch ({args.batch} msg/request)",
                 f"{batch_rate:,.0f} readings/s  ({batch_n / batch_s:,.0f} msg/s)"
                 f"  ratio to COPY {batch_rate / copy_rate:.3f}",
+            ),
+            (
+                "server CPU",
+                f"single {1000 * single_cpu / single_n:.2f} ms/request,"
+                f" batch {1000 * batch_cpu / (batch_n // args.batch):.1f} ms/request"
+                f" ({1e6 * batch_cpu / batch_n:.0f} µs/message)",
             ),
             ("landed / sent", f"{landed:,} / {single_n + batch_n:,}"),
             ("statuses", f"single {single_status}, batch {batch_status}"),
