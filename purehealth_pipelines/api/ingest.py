@@ -7,19 +7,20 @@
 Why it is built on the bridge's own pieces rather than beside them:
 - the payload contract has one home, realtime_bridge/validation.py; a message is validated by the same
   `validate_reading` (through `BatchWriter.prepare`), so MQTT and HTTP accept and refuse exactly the same;
-- the landing is `BatchWriter.commit`: one transaction per request that COPYs into raw.sensor_messages with
-  the same idempotency key (station_id, ts, sensor_id), dead-letters the rejects into ops.dead_letters
-  (source 'http', origin = the request path), upserts ops.sensor_health and sends the sealed NOTIFY that
-  the broadcaster pushes to dashboards. A 2xx is sent only after COMMIT, and a retried request changes
-  nothing: its messages hit the key, and its dead letters are looked up before being recorded again
-  (every HTTP request may be the retry of one whose answer was lost, as an MQTT DUP may be);
+- the landing is `BatchWriter.commit`: one transaction (per group of concurrent requests: IngestService
+  says why) that COPYs into raw.sensor_messages with the same idempotency key (station_id, ts,
+  sensor_id), dead-letters the rejects into ops.dead_letters (source 'http', origin = the request
+  path), upserts ops.sensor_health and sends the sealed NOTIFY that the broadcaster pushes to
+  dashboards. A 2xx is sent only after COMMIT, and a retried request changes nothing: its messages hit
+  the key, and its dead letters are looked up before being recorded again (every HTTP request may be
+  the retry of one whose answer was lost, as an MQTT DUP may be);
 - the token is checked with devices/credentials.verify_secret against the same hashed row the broker's
-  password file is rendered from, inside the request's transaction, so a revoke takes effect at once.
+  password file is rendered from, inside the landing transaction, so a revoke takes effect at once.
 
 The read API's pool stays read-only (api/db.py). Ingest has its own small pool of BatchWriter sessions on
-the ingest login (settings.ingest_database_url) that each `SET ROLE purehealth_ingest` (migration 1100):
-append-only on the landing and dead-letter tables. Sessions connect on first use, so a read-only
-deployment (or a test of the read API) never opens one.
+the ingest login (settings.ingest_database_url), one committer thread each, that `SET ROLE
+purehealth_ingest` (migration 1100): append-only on the landing and dead-letter tables. They start and
+connect on the first ingest request, so a read-only deployment (or a test of the read API) never opens one.
 
 Test-only hook: PUREHEALTH_INGEST_TEST_PAUSE_AFTER_COMMIT_S=<seconds> makes every request sleep that long
 after COMMIT and before answering, so a test can kill -9 the server exactly in that window
@@ -71,7 +72,6 @@ PAUSE_ENV = "PUREHEALTH_INGEST_TEST_PAUSE_AFTER_COMMIT_S"
 _CATALOG_REASONS = frozenset({"unknown_station", "not_a_live_station", "unknown_parameter"})
 CATALOG_MIN_AGE_S = 5.0  # reload at most this often on such rejections (a flood of them must not reload)
 _STATUS_OF_REASON = {"payload_too_large": 413, "batch_too_large": 413, "conflicting_duplicate": 409}
-_BODY_REASONS = frozenset({"invalid_json", "not_an_array", "empty_batch", "batch_too_large"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class IngestConfig:
     pool_size: int = 2
     rate_per_s: float = 5.0
     burst: float = 1000.0
-    checkout_timeout_s: float = 10.0
+    queue_timeout_s: float = 10.0  # a full queue: wait this long, then 503
     pause_after_commit_s: float = 0.0  # the test-only hook (PAUSE_ENV)
     session_role: str | None = INGEST_ROLE
 
@@ -287,7 +287,7 @@ class IngestService:
         self._start()
         request = _Request(station_id, credential[0], credential[1], body, batch)
         try:
-            self._queue.put(request, timeout=self.config.checkout_timeout_s)
+            self._queue.put(request, timeout=self.config.queue_timeout_s)
         except queue.Full:
             return Answer(503, {"error": "the ingest queue is full; retry shortly"}, {"Retry-After": "1"})
         if not request.done.wait(ANSWER_TIMEOUT_S) or request.answer is None:
