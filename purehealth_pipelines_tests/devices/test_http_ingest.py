@@ -412,3 +412,51 @@ def test_kill_9_between_commit_and_answer_loses_nothing_and_doubles_nothing(area
     assert retry.status_code == 200, retry.text
     assert retry.json()["new"] == 0 and retry.json()["duplicates"] == 20
     assert scalar(area["url"], window, args) == 20
+
+
+def test_concurrent_requests_share_one_transaction_and_each_gets_its_own_answer(area: dict) -> None:
+    """Requests queued together are landed by one committer in one transaction (group commit); the answers
+    are still per request. Queued before the committers start, so the grouping is certain."""
+    from purehealth_pipelines.api.ingest import IngestService, _Request
+
+    a, b = area["stations"]
+    issued = area["issued"]
+    service = IngestService(IngestConfig(database_url=area["url"], pool_size=1, rate_per_s=1000, burst=5000))
+    ts = [unique_ts() for _ in range(3)]
+    batch = orjson.dumps([{"ts": ts[1].isoformat(), "values": VALUES}, {"ts": "yesterday", "values": VALUES}])
+    requests = [
+        _Request(a, issued.username, issued.secret, payload(ts[0]), False),  # new
+        _Request(a, issued.username, issued.secret, payload(ts[0]), False),  # the same again: duplicate
+        _Request(a, issued.username, issued.secret, batch, True),  # one stored, one refused
+        _Request(b, issued.username, issued.secret, payload(ts[2]), False),  # another station: 403
+        _Request(a, issued.username, "wrong", payload(ts[2]), False),  # 401
+        _Request(a, issued.username, issued.secret, b"[1]", False),  # refused: 422
+    ]
+    for request in requests:
+        service._queue.put(request)
+    try:
+        service._start()
+        for request in requests:
+            assert request.done.wait(30)
+    finally:
+        service.close()
+    answers = [(r.answer.status, r.answer.body.get("new"), r.answer.body.get("reason")) for r in requests]
+    assert answers == [
+        (201, 1, None),
+        (200, 0, None),
+        (422, 1, None),
+        (403, None, None),
+        (401, None, None),
+        (422, None, "not_an_object"),
+    ]
+    assert requests[2].answer.body["rejected"][0]["reason"] == "bad_timestamp"
+    with psycopg.connect(area["url"]) as conn:
+        rows = conn.execute(
+            "SELECT ts, xmin::text FROM raw.sensor_messages WHERE station_id = %s AND ts = ANY(%s)", (a, ts)
+        ).fetchall()
+        letters = conn.execute(
+            "SELECT DISTINCT xmin::text FROM ops.dead_letters"
+            " WHERE source = 'http' AND reason = 'not_an_object' AND payload = '[1]'"
+        ).fetchall()
+    assert sorted(t for t, _ in rows) == ts[:2]  # ts[2] came only from the refused requests
+    assert len({x for _, x in rows} | {x for (x,) in letters}) == 1  # one transaction for the whole group
