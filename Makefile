@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)
 export PUREHEALTH_WAREHOUSE_URL ?= postgresql://purehealth:purehealth@127.0.0.1:5432/purehealth
 PYTEST_ARGS ?=
 
-.PHONY: help install services tools dashboard-assets migrate demo demo-run ui api test lint bench clean
+.PHONY: help install services tools dashboard-assets migrate demo demo-run ui api test test-unit lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,8 +53,12 @@ ui: install  ## start the Dagster UI and daemon (dagster dev) on http://127.0.0.
 test: install services dashboard-assets  ## set everything up and run the test suite against the real services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install  ## ruff
+test-unit: install  ## the tests that need no services (no PostgreSQL, no broker): seconds, not minutes
+	$(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS)
+
+lint: install  ## ruff: lint rules and formatting
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: migrate  ## run the benchmarks (prints ratios against limits measured in the same run)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 from collections.abc import Callable
 
 from purehealth_pipelines import settings
 
-# Domains that add subcommands. A module not present yet (a domain still being built) is skipped.
+# Domains that add subcommands. Every one must import: a missing or broken module is an error at start-up,
+# not a command that silently disappears from `--help`.
 COMMAND_MODULES = [
     "purehealth_pipelines.sources.cli",
     "purehealth_pipelines.quality.cli",
@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "realtime_bridge.cli",
     "purehealth_pipelines.api.cli",
     "purehealth_pipelines.devices.cli",
-    "purehealth_pipelines.demo_cli",
+    "purehealth_pipelines.demo.cli",
     "purehealth_pipelines.alerts.cli",
 ]
 
@@ -93,10 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_db_status)
 
     for module_name in COMMAND_MODULES:
-        if importlib.util.find_spec(module_name.rsplit(".", 1)[0]) is None:
-            continue
-        if importlib.util.find_spec(module_name) is None:
-            continue
         importlib.import_module(module_name).register(commands)
     return parser
 

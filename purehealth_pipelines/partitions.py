@@ -10,7 +10,7 @@ from datetime import datetime
 
 import dagster as dg
 
-TIMEZONE = "Asia/Kolkata"
+from purehealth_pipelines.vocabulary import TIMEZONE
 
 daily = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone=TIMEZONE, end_offset=1)
 hourly = dg.HourlyPartitionsDefinition(start_date="2024-01-01-00:00", timezone=TIMEZONE, end_offset=1)

@@ -104,3 +104,16 @@ def mqtt_broker() -> tuple[str, int]:
     except OSError as exc:
         pytest.fail(f"Mosquitto is not reachable at {host}:{port}: {exc}; {SERVICES_HINT}")
     return host, port
+
+
+# Fixtures that reach the real services. A test using any of them (directly or through another fixture) is
+# marked `services`; `make test-unit` runs the rest, which need nothing but the virtualenv.
+SERVICE_FIXTURES = frozenset(
+    {"admin_url", "warehouse_url", "empty_database_url", "module_warehouse_url", "warehouse", "mqtt_broker"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 import purehealth_pipelines.definitions as location
+from purehealth_pipelines.demo.cli import run_pipeline
 from purehealth_pipelines.demo.sensor_history import seed_sensor_history
-from purehealth_pipelines.demo_cli import run_pipeline
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.stations.registry import load_registry
 

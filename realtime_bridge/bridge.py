@@ -87,6 +87,9 @@ class BridgeConfig:
     drain_timeout_s: float = 20.0
     stats_interval_s: float = 10.0
     crash_after_commits: int = 0  # fault injection (tests): os._exit after this many commits, before acking
+    # fastmqtt's cheaper receive path (paho internals, checked by fastmqtt.supported()); off = plain paho,
+    # the same semantics at a higher CPU cost per message (the escape hatch if a paho upgrade breaks it).
+    fast_receive: bool = True
 
     @property
     def subscriptions(self) -> list[str]:
@@ -119,7 +122,9 @@ class Bridge:
 
     # --- MQTT side (paho's thread: enqueue only) ---------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        client_class = fastmqtt.FastClient if fastmqtt.supported() else mqtt.Client
+        fast = self.config.fast_receive and fastmqtt.supported()
+        client_class = fastmqtt.FastClient if fast else mqtt.Client
+        log.info("receive path: %s", "fastmqtt read-ahead" if fast else "plain paho")
         client = client_class(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.config.client_id,

@@ -41,11 +41,18 @@ from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
+from psycopg.rows import dict_row
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Request, Response, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from purehealth_pipelines.live.channels import EVENTS_CHANNEL, READINGS_CHANNEL, load_secret, unseal
+from purehealth_pipelines.live.channels import (
+    EVENTS_CHANNEL,
+    READINGS_CHANNEL,
+    load_secret,
+    reading_message,
+    unseal,
+)
 
 log = logging.getLogger("realtime_bridge.broadcaster")
 
@@ -472,18 +479,9 @@ class Broadcaster:
             if "forecast" in types:
                 messages += await _replay_forecasts(conn, scope)
         for station_id, ts, parameters, values, sensor_id, seq, _ in rows:
-            message = {
-                "type": "reading",
-                "station_id": station_id,
-                "ts": ts.isoformat(),
-                "values": dict(zip(parameters, values, strict=True)),
-                "replay": True,
-            }
-            if sensor_id is not None:
-                message["sensor_id"] = sensor_id
-            if seq is not None:
-                message["seq"] = seq
-            messages.append(message)
+            values_by_parameter = dict(zip(parameters, values, strict=True))
+            message = reading_message(station_id, ts.isoformat(), values_by_parameter, sensor_id, seq)
+            messages.append({**message, "replay": True})
         last = rows[-1] if rows else None
         until = (last[6] if by == "ingested" else last[1]).isoformat() if last else since.isoformat()
         if messages:
@@ -674,11 +672,11 @@ def run_broadcaster(config: BroadcasterConfig) -> int:
 
 async def _replay_alerts(conn: psycopg.AsyncConnection, scope: dict) -> list[dict]:
     """Alerts changed after `since` (current state), oldest change first, as their live payloads."""
-    from purehealth_pipelines.marts.alerts import AlertState, notify_payload
+    from purehealth_pipelines.marts.alerts import ALERT_STATE_COLUMNS, alert_state_from_row, notify_payload
 
-    cursor = await conn.execute(
-        """SELECT station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
-                  breach_count, last_value, worst_value, threshold, message, alert_id
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        f"""SELECT {ALERT_STATE_COLUMNS}
              FROM mart.alerts
             WHERE updated_at > %(since)s AND (%(all)s OR station_id = ANY(%(stations)s))
             ORDER BY updated_at, alert_id
@@ -686,7 +684,8 @@ async def _replay_alerts(conn: psycopg.AsyncConnection, scope: dict) -> list[dic
         scope,
     )
     return [
-        {**json.loads(notify_payload(AlertState(*row))), "replay": True} for row in await cursor.fetchall()
+        {**json.loads(notify_payload(alert_state_from_row(row))), "replay": True}
+        for row in await cursor.fetchall()
     ]
 
 

@@ -9,7 +9,11 @@ import sys
 from datetime import timedelta
 
 from purehealth_pipelines import settings
+from realtime_bridge.bridge import BridgeConfig
 from realtime_bridge.simulator import DEFAULT_SEED
+
+# The bridge's defaults are BridgeConfig's: the CLI shows them, it does not restate them.
+BRIDGE_DEFAULTS = BridgeConfig(database_url="")
 
 
 def _credential(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -20,7 +24,7 @@ def _credential(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    from realtime_bridge.bridge import Bridge, BridgeConfig
+    from realtime_bridge.bridge import Bridge
 
     config = BridgeConfig(
         database_url=args.url or settings.warehouse_url(),
@@ -40,6 +44,7 @@ def _bridge(args: argparse.Namespace) -> int:
         health_check_interval_s=args.health_interval,
         notify=not args.no_broadcast,
         crash_after_commits=args.fault_crash_after_commits,
+        fast_receive=not args.plain_paho,
     )
     return Bridge(config).run()
 
@@ -96,7 +101,7 @@ def _common(parser: argparse.ArgumentParser, mqtt: bool = True) -> None:
             "--mqtt-port", type=int, help="broker port (default: PUREHEALTH_MQTT_PORT or 1883)"
         )
         parser.add_argument(
-            "--topic-root", default="purehealth/v1", help="topic tree root (default purehealth/v1)"
+            "--topic-root", default=BRIDGE_DEFAULTS.topic_root, help="topic tree root (default %(default)s)"
         )
         parser.add_argument(
             "--mqtt-username",
@@ -122,43 +127,59 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(bridge)
     bridge.add_argument(
         "--client-id",
-        default=os.environ.get("PUREHEALTH_BRIDGE_CLIENT_ID", "purehealth-bridge-1"),
+        default=os.environ.get("PUREHEALTH_BRIDGE_CLIENT_ID", BRIDGE_DEFAULTS.client_id),
         help="stable MQTT client id: the persistent session is keyed on it",
     )
     bridge.add_argument("--share-group", help="use the shared subscription $share/<group>/... (load sharing)")
     bridge.add_argument(
         "--session-expiry",
         type=int,
-        default=7 * 24 * 3600,
+        default=BRIDGE_DEFAULTS.session_expiry_s,
         help="seconds the broker keeps the session (and queues messages) while we are away",
     )
-    bridge.add_argument("--batch-max", type=int, default=5000, help="flush a batch at this many messages")
+    bridge.add_argument(
+        "--batch-max",
+        type=int,
+        default=BRIDGE_DEFAULTS.batch_max,
+        help="flush a batch at this many messages (default %(default)s)",
+    )
     bridge.add_argument(
         "--batch-wait-ms",
         type=float,
-        default=2.0,
+        default=BRIDGE_DEFAULTS.batch_wait_s * 1000.0,
         help="flush a batch this long after its first message at the latest (under load batches grow "
         "anyway: the next one is collected while the previous commits)",
     )
     bridge.add_argument(
         "--receive-maximum",
         type=int,
-        default=0,
+        default=BRIDGE_DEFAULTS.receive_maximum,
         help="MQTT v5 Receive Maximum (default min(65535, 4 x batch-max))",
     )
-    bridge.add_argument("--http-host", default="127.0.0.1")
+    bridge.add_argument("--http-host", default=BRIDGE_DEFAULTS.http_host)
     bridge.add_argument("--http-port", type=int, default=9108, help="/health and /metrics (0 = off)")
     bridge.add_argument(
         "--offline-after",
         type=float,
-        default=300.0,
-        help="seconds of silence after which a station is marked offline",
+        default=BRIDGE_DEFAULTS.offline_after.total_seconds(),
+        help="seconds of silence after which a station is marked offline (default %(default)s)",
     )
-    bridge.add_argument("--health-interval", type=float, default=60.0, help="offline check period (seconds)")
+    bridge.add_argument(
+        "--health-interval",
+        type=float,
+        default=BRIDGE_DEFAULTS.health_check_interval_s,
+        help="offline check period in seconds (default %(default)s)",
+    )
     bridge.add_argument(
         "--no-broadcast",
         action="store_true",
         help="do not NOTIFY the broadcaster (purehealth_readings channel)",
+    )
+    bridge.add_argument(
+        "--plain-paho",
+        action="store_true",
+        help="receive with paho's own loop instead of fastmqtt's read-ahead path (same guarantees, more CPU "
+        "per message; for a paho version fastmqtt does not support, which it also detects by itself)",
     )
     bridge.add_argument(
         "--fault-crash-after-commits",

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from purehealth_pipelines.live.channels import MAX_PAYLOAD_BYTES, READINGS_CHANNEL, load_secret, seal
+from purehealth_pipelines.live.channels import (
+    MAX_PAYLOAD_BYTES,
+    READINGS_CHANNEL,
+    load_secret,
+    reading_message,
+    seal,
+)
 from realtime_bridge.validation import (
     LIVE_NETWORK,
     TOPIC_PREFIX,
@@ -358,11 +364,7 @@ class BatchWriter:
                 if state.last_reading_ts is None or outcome.ts > state.last_reading_ts:
                     state.last_reading_ts = outcome.ts
                 if notify:
-                    message = {"type": "reading", "station_id": station_id, "ts": ts_text, "values": values}
-                    if sensor_id is not None:
-                        message["sensor_id"] = sensor_id
-                    if seq is not None:
-                        message["seq"] = seq
+                    message = reading_message(station_id, ts_text, values, sensor_id, seq)
                     notices.append(f"{station_id}\t{_dumps(message)}")
             elif type(outcome) is Heartbeat:
                 result.heartbeats += 1

@@ -7,7 +7,6 @@ committed. Who is owed what is decided by the pure functions in alerts.routing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 
@@ -156,11 +155,25 @@ def record_run_failure(conn: psycopg.Connection, values: dict) -> int:
         return len(owed)
 
 
-ALERT_ROW_SQL = """
-SELECT alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
-       last_value, worst_value, threshold, message, escalation_tier, acknowledged_at, created_at
-FROM mart.alerts
-"""
+ALERT_ROW_COLUMNS = (
+    "alert_id",
+    "station_id",
+    "parameter",
+    "rule",
+    "severity",
+    "status",
+    "first_seen",
+    "last_seen",
+    "resolved_at",
+    "last_value",
+    "worst_value",
+    "threshold",
+    "message",
+    "escalation_tier",
+    "acknowledged_at",
+    "created_at",
+)
+ALERT_ROW_SQL = f"SELECT {', '.join(ALERT_ROW_COLUMNS)} FROM mart.alerts"
 
 
 def _transition(kind: str, row: tuple, *, tier: int | None = None, actor: str | None = None) -> Transition:
@@ -315,7 +328,7 @@ def resolve(conn: psycopg.Connection, alert_id: int, actor: str, note: str | Non
     """Resolve an open alert by hand: status, audit, the resolve notifications and the sealed NOTIFY in one
     transaction (as write_alerts does for the pipeline's resolves). Returns notifications owed; raises
     ValueError if the alert is not open."""
-    from purehealth_pipelines.live.channels import EVENTS_CHANNEL, load_secret, seal
+    from purehealth_pipelines.live.channels import EVENTS_CHANNEL, alert_message, load_secret, seal
 
     secret = load_secret(conn)
     with conn.transaction(), conn.cursor() as cur:
@@ -334,23 +347,7 @@ def resolve(conn: psycopg.Connection, alert_id: int, actor: str, note: str | Non
         row = _locked_alert(cur, alert_id)
         transition = _transition("resolved", row, actor=actor)
         owed = write_owed(cur, [transition])
-        body = json.dumps(
-            {
-                "type": "alert",
-                "alert_id": alert_id,
-                "station_id": row[1],
-                "parameter": row[2],
-                "rule": row[3],
-                "severity": row[4],
-                "status": "resolved",
-                "first_seen": row[6].isoformat(),
-                "last_seen": row[7].isoformat(),
-                "resolved_at": row[8].isoformat(),
-                "message": row[12][:500],
-                "resolved_by": actor,
-            },
-            ensure_ascii=False,
-        )
+        body = alert_message(dict(zip(ALERT_ROW_COLUMNS, row, strict=True)), resolved_by=actor)
         cur.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, seal(secret, EVENTS_CHANNEL, body)))
     return owed
 

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-IST = ZoneInfo("Asia/Kolkata")
+from purehealth_pipelines.vocabulary import IST
+
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 CHANNELS = ("email", "webhook", "sms")
 ALERT_KINDS = ("opened", "reopened", "resolved", "escalated")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from purehealth_pipelines.demo.profiles import profile_for, stable_rng
+from purehealth_pipelines.vocabulary import TIMEZONE
 
 REVISIT = {"sentinel2": (5, 10, 110), "landsat8": (16, 30, 12), "landsat9": (16, 30, 12)}  # days, m, max px
 EPOCH = pd.Timestamp("2024-01-03T05:30:00Z")  # a reference overpass (≈11:00 IST)
@@ -34,7 +35,7 @@ def demo_compute_features(stations: pd.DataFrame, start: str, end: str, seed: in
                     break
                 if when < lo:
                     continue
-                month = when.tz_convert("Asia/Kolkata").month
+                month = when.tz_convert(TIMEZONE).month
                 cloud_chance = 0.8 if month in (6, 7, 8, 9) else 0.15
                 scene = f"{when:%Y%m%dT%H%M%S}_{platform.upper()}_T43Q"
                 for station in stations.itertuples():

@@ -26,6 +26,7 @@ from purehealth_pipelines.sources import cpcb_nwmp
 from purehealth_pipelines.sources.datagov import OGD_PAGE_CAP
 from purehealth_pipelines.sources.mpcb import MONTHS, financial_year_label
 from purehealth_pipelines.stations.registry import load_registry
+from purehealth_pipelines.vocabulary import TIMEZONE
 
 NWMP_HEADER = [
     "Station Code",
@@ -282,8 +283,8 @@ def wris_records(
     stations = stations[stations["district"].str.lower() == district.lower()]
     days = pd.date_range(start, end, freq="D")
     latest = (
-        (pd.Timestamp.now(tz="Asia/Kolkata") if now is None else pd.Timestamp(now))
-        .tz_convert("Asia/Kolkata")
+        (pd.Timestamp.now(tz=TIMEZONE) if now is None else pd.Timestamp(now))
+        .tz_convert(TIMEZONE)
         .tz_localize(None)
     )
     out: list[dict] = []

@@ -4,14 +4,13 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.asset_keys import CORE_READINGS as READINGS
 from purehealth_pipelines.forecasting import backtest, registry, service
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import json_safe, table_schema_metadata
 
 GROUP = "forecasting"
 KINDS = {"timescaledb", "python", "lightgbm"}
-OWNERS = ["team:purehealth-data"]
-READINGS = dg.AssetKey(["core", "readings"])
 EXOGENOUS = [
     dg.AssetKey(["raw", "imd_rainfall"]),
     dg.AssetKey(["raw", "cwc_river_levels"]),
@@ -56,8 +55,6 @@ def _as_of(context: dg.AssetExecutionContext, config: AsOfConfig) -> pd.Timestam
     partitions_def=partitions.daily,
     backfill_policy=partitions.single_run,
     group_name=GROUP,
-    kinds={"timescaledb", "python"},
-    owners=OWNERS,
     description=(
         "Forecast features per station, parameter and hourly origin (lags, rolling statistics, calendar, "
         "IMD rainfall / CWC level / satellite indices as of the origin) plus the observed targets at "
@@ -86,7 +83,6 @@ def forecast_features(
     deps=[READINGS, *EXOGENOUS],
     group_name=GROUP,
     kinds=KINDS,
-    owners=OWNERS,
     description=(
         "LightGBM quantile models (P10/P50/P90) per parameter and horizon (1, 6, 24 h), trained on the last "
         "year of good hourly readings, stored as model text in ml.models with features, window, parameters "
@@ -132,7 +128,6 @@ def forecast_models(
     deps=[READINGS, *EXOGENOUS],
     group_name=GROUP,
     kinds=KINDS,
-    owners=OWNERS,
     description=(
         "Rolling-origin backtest: MAE/RMSE per parameter and horizon, skill against persistence and "
         "seasonal-naive baselines, P10–P90 coverage (nominal 80 %). Stored in ml.backtests per run."
@@ -168,8 +163,6 @@ def forecast_backtests(
     key=["mart", "forecasts"],
     deps=[READINGS, *EXOGENOUS, dg.AssetKey(["ml", "models"])],
     group_name=GROUP,
-    kinds={"timescaledb", "python"},
-    owners=OWNERS,
     description=(
         "P10/P50/P90 forecasts at +1/+6/+24 h from the latest approved models: every 15 minutes for the live "
         "(IoT) stations, daily for the rest. Each run's rows are published to the WebSocket broadcaster "

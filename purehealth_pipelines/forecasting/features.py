@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from purehealth_pipelines.vocabulary import TIMEZONE
+
 HORIZONS_H: tuple[int, ...] = (1, 6, 24)
 # Parameters forecast from the live sensors (ARCHITECTURE §5 codes).
 TARGET_PARAMETERS: tuple[str, ...] = ("do_mg_l", "ph", "turbidity_ntu", "ec_us_cm")
@@ -29,7 +31,6 @@ ROLLING_WINDOWS_H: tuple[int, ...] = (6, 24, 168)
 # How long the last observed value may be carried forward to be "the current value" at the origin.
 MAX_CARRY_H = 24
 DIURNAL_PERIOD_H = 24
-TIMEZONE = "Asia/Kolkata"  # diurnal cycles (photosynthesis) follow local solar time
 
 # Publication latency of each exogenous driver: a row observed at ts may be used from ts + latency on.
 # IMD gridded rainfall is a daily total for the IMD day (ts = start of day): complete only at the day's end.

@@ -14,16 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from purehealth_pipelines.indices.best_use import cpcb_criterion
 from purehealth_pipelines.live.channels import EVENTS_CHANNEL, MAX_PAYLOAD_BYTES, load_secret, seal
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.writer import write_partition
 
-# CPCB primary water-quality criteria (water_quality.md §1): DO >= 4 mg/l is the floor of classes C and D;
-# pH 6.5–8.5 is the range of classes A, B and D. A forecast P50 outside them raises a forecast alert.
+# CPCB primary water-quality criteria (indices/best_use.py, the one home of the numbers): DO >= 4 mg/l is the
+# floor of classes C and D; pH 6.5–8.5 is the range of classes A, B and D. A forecast P50 beyond them raises
+# a forecast alert.
+_DO_CLASS_C = cpcb_criterion("C", "do_mg_l")
+_PH_CLASS_D = cpcb_criterion("D", "ph")
 ALERT_RULES: tuple[dict[str, Any], ...] = (
-    {"rule": "do_p50_below_4", "parameter": "do_mg_l", "op": "lt", "threshold": 4.0},
-    {"rule": "ph_p50_below_6_5", "parameter": "ph", "op": "lt", "threshold": 6.5},
-    {"rule": "ph_p50_above_8_5", "parameter": "ph", "op": "gt", "threshold": 8.5},
+    {"rule": "do_p50_below_4", "parameter": "do_mg_l", "op": "lt", "threshold": _DO_CLASS_C.minimum},
+    {"rule": "ph_p50_below_6_5", "parameter": "ph", "op": "lt", "threshold": _PH_CLASS_D.minimum},
+    {"rule": "ph_p50_above_8_5", "parameter": "ph", "op": "gt", "threshold": _PH_CLASS_D.maximum},
 )
 
 ALERT_COLUMNS = [

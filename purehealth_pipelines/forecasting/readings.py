@@ -17,12 +17,13 @@ import pandas as pd
 from psycopg import sql
 
 from purehealth_pipelines.resources import WarehouseResource
+from purehealth_pipelines.vocabulary import QartodFlag
 from purehealth_pipelines.warehouse.reader import read_frame
 
 HOURLY_SQL = """
 SELECT station_id, parameter, time_bucket('1 hour', ts) + interval '1 hour' AS ts, avg(value) AS value
 FROM core.readings
-WHERE qc_flag = 1 AND censored IS NULL AND value IS NOT NULL
+WHERE qc_flag = {good} AND censored IS NULL AND value IS NOT NULL
   AND parameter = ANY({parameters}) AND ts >= {start} AND ts < {end} {station_filter}
 GROUP BY 1, 2, 3
 """
@@ -63,6 +64,7 @@ def read_hourly(
 ) -> pd.DataFrame:
     """Hourly means of good readings whose raw ts is in [start, end); labelled by the hour's end."""
     query = sql.SQL(HOURLY_SQL).format(
+        good=sql.Literal(int(QartodFlag.PASS)),
         parameters=sql.Literal(list(parameters)),
         start=sql.Literal(pd.Timestamp(start).to_pydatetime()),
         end=sql.Literal(pd.Timestamp(end).to_pydatetime()),

@@ -10,8 +10,8 @@ from purehealth_pipelines.forecasting.assets import (
     forecast_models,
     forecasts,
 )
+from purehealth_pipelines.vocabulary import TIMEZONE
 
-TIMEZONE = "Asia/Kolkata"
 FORECASTS_OP = "mart__forecasts"  # op name Dagster derives from the asset key ["mart", "forecasts"]
 
 features_job = dg.define_asset_job(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from purehealth_pipelines.forecasting.features import TIMEZONE
+from purehealth_pipelines.vocabulary import QartodFlag
 
 UNITS = {"do_mg_l": "mg/L", "ph": "pH units", "turbidity_ntu": "NTU", "ec_us_cm": "µS/cm"}
 
@@ -139,6 +140,6 @@ def sensor_readings(
 def hourly_means(readings: pd.DataFrame) -> pd.DataFrame:
     """The in-memory twin of readings.read_hourly: mean of good readings per hour, labelled by the hour's end
     (readings in [ts - 1 h, ts) are labelled ts)."""
-    good = readings[readings["qc_flag"] == 1]
+    good = readings[readings["qc_flag"] == QartodFlag.PASS]
     label = pd.to_datetime(good["ts"], utc=True).dt.floor("h") + pd.Timedelta(hours=1)
     return good.assign(ts=label).groupby(["station_id", "parameter", "ts"], as_index=False)["value"].mean()

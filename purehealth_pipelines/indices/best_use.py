@@ -120,6 +120,20 @@ CPCB_BEST_USE_CLASSES: tuple[BestUseClass, ...] = (
     ),
 )
 
+
+def cpcb_criterion(class_code: str, parameter: str) -> Criterion:
+    """The CPCB limit of one class on one parameter: the one source of every CPCB number the platform uses
+    (alert rules and forecast alerts cite a class rather than restating its limit)."""
+    for cls in CPCB_BEST_USE_CLASSES:
+        if cls.code == class_code:
+            for criterion in cls.criteria:
+                if criterion.parameter == parameter:
+                    return criterion
+            known = [c.parameter for c in cls.criteria]
+            raise KeyError(f"CPCB class {class_code} has no criterion on {parameter!r} (it has {known})")
+    raise KeyError(f"no CPCB best-use class {class_code!r} (classes: A–E)")
+
+
 BEST_USE_PARAMETERS: tuple[str, ...] = tuple(
     dict.fromkeys(c.parameter for cls in CPCB_BEST_USE_CLASSES for c in cls.criteria)
 )

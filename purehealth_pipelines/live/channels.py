@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -75,13 +79,66 @@ def unseal(secret: bytes, channel: str, payload: str) -> str | None:
     return body if hmac.compare_digest(mac, _mac(secret, channel, body)) else None
 
 
+# --- the messages -----------------------------------------------------------------------------------------
+# What a dashboard receives, built here and only here, whether it comes live (a writer's NOTIFY) or from a
+# replay (the broadcaster reading the tables back): the two must be indistinguishable but for "replay".
+
+
+def reading_message(
+    station_id: str, ts: str, values: Mapping[str, Any], sensor_id: str | None = None, seq: int | None = None
+) -> dict[str, Any]:
+    """`{"type": "reading", station_id, ts, values[, sensor_id][, seq]}`; `ts` is already ISO 8601 text."""
+    message: dict[str, Any] = {"type": "reading", "station_id": station_id, "ts": ts, "values": values}
+    if sensor_id is not None:
+        message["sensor_id"] = sensor_id
+    if seq is not None:
+        message["seq"] = seq
+    return message
+
+
+# mart.alerts columns an alert message carries, by name (loaders select them by these names).
+ALERT_MESSAGE_FIELDS = (
+    "alert_id",
+    "station_id",
+    "parameter",
+    "rule",
+    "severity",
+    "status",
+    "first_seen",
+    "last_seen",
+    "resolved_at",
+    "message",
+)
+_ALERT_TEXT_CUT = 500  # characters of the alert's text kept when the whole would not fit one NOTIFY
+
+
+def alert_message(alert: Mapping[str, Any], **extra: Any) -> str:
+    """EVENTS_CHANNEL body for an alert's current state: `{"type": "alert", <ALERT_MESSAGE_FIELDS>, **extra}`.
+
+    Timestamps become ISO 8601; the alert's text is shortened if the body would not fit a sealed NOTIFY.
+    """
+    body: dict[str, Any] = {"type": "alert"}
+    for name in ALERT_MESSAGE_FIELDS:
+        value = alert[name]
+        body[name] = value.isoformat() if isinstance(value, datetime) else value
+    body.update(extra)
+    text = json.dumps(body, ensure_ascii=False)
+    if len(text.encode()) > MAX_PAYLOAD_BYTES:
+        body["message"] = str(alert["message"])[:_ALERT_TEXT_CUT]
+        text = json.dumps(body, ensure_ascii=False)
+    return text
+
+
 __all__ = [
+    "ALERT_MESSAGE_FIELDS",
     "CHANNELS",
     "EVENTS_CHANNEL",
     "MAX_PAYLOAD_BYTES",
     "NOTIFY_LIMIT_BYTES",
     "READINGS_CHANNEL",
+    "alert_message",
     "load_secret",
+    "reading_message",
     "seal",
     "unseal",
 ]

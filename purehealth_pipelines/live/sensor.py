@@ -30,9 +30,9 @@ import dagster as dg
 import psycopg
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.asset_keys import CORE_READINGS, RAW_SENSOR_READINGS
 from purehealth_pipelines.resources import WarehouseResource
 
-CORE_READINGS = dg.AssetKey(["core", "readings"])
 SAFETY_LAG = timedelta(seconds=5)
 CLOCK_EPSILON = timedelta(milliseconds=1)
 EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
@@ -51,7 +51,6 @@ SELECT (ts AT TIME ZONE %(tz)s)::date AS day, count(*) AS messages, sum(cardinal
  GROUP BY day
  ORDER BY day
 """
-RAW_SENSOR_READINGS = dg.AssetKey(["raw", "sensor_readings"])
 
 # What the bridge lands, as an asset Dagster observes but does not materialise: the operator sees it in the
 # lineage above core/readings, with its columns, and the sensor's observations (new messages per tick).

@@ -15,7 +15,6 @@ forecast rule, at the latest forecast issue's issued_at.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,11 +25,20 @@ import numpy as np
 import pandas as pd
 import psycopg
 import yaml
+from psycopg.rows import dict_row
 
 from purehealth_pipelines.alerts.outbox import write_owed
 from purehealth_pipelines.alerts.routing import Transition
 from purehealth_pipelines.forecasting.publish import ALERT_RULES as FORECAST_SOURCE_RULES
-from purehealth_pipelines.live.channels import EVENTS_CHANNEL, MAX_PAYLOAD_BYTES, load_secret, seal
+from purehealth_pipelines.indices.best_use import cpcb_criterion
+from purehealth_pipelines.live.channels import (
+    ALERT_MESSAGE_FIELDS,
+    EVENTS_CHANNEL,
+    alert_message,
+    load_secret,
+    seal,
+)
+from purehealth_pipelines.vocabulary import CANONICAL_UNITS
 
 SEVERITIES = ("info", "warning", "critical")
 STATION_LEVEL = "*"
@@ -57,26 +65,102 @@ class AlertRules:
 
 
 def load_rules(path: str | Path | None = None) -> AlertRules:
+    """The alert rules, checked as they load: a typo in the YAML is an error naming the rule, not a rule that
+    silently never fires."""
     if path is None:
         text = (resources.files("purehealth_pipelines.marts") / "alert_rules.yaml").read_text()
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)
-    forecast_rules = [_forecast_rule(rule) for rule in raw.get("forecast_rules", [])]
-    for rule in raw.get("threshold_rules", []) + raw.get("jump_rules", []) + forecast_rules:
-        if rule["severity"] not in SEVERITIES:
-            raise ValueError(f"rule {rule['rule']}: severity must be one of {SEVERITIES}")
+    _check_keys("alert rules", raw, required={"version", "threshold_rules"}, optional=_TOP_LEVEL_KEYS)
+    threshold_rules = [_threshold_rule(rule) for rule in raw.get("threshold_rules") or []]
+    jump_rules = [_jump_rule(rule) for rule in raw.get("jump_rules") or []]
+    forecast_rules = [_forecast_rule(rule) for rule in raw.get("forecast_rules") or []]
+    names = [rule["rule"] for rule in threshold_rules + forecast_rules]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"alert rules: rule names must be unique, repeated: {duplicated}")
     offline = raw.get("sensor_offline") or {}
+    _check_keys("sensor_offline", offline, required=set(), optional={"after_minutes", "severity", "sources"})
+    _check_severity("sensor_offline", offline.get("severity", "warning"))
     return AlertRules(
         version=str(raw["version"]),
         cooldown=pd.Timedelta(minutes=float(raw.get("cooldown_minutes", 60))),
-        threshold_rules=list(raw.get("threshold_rules", [])),
-        jump_rules=list(raw.get("jump_rules", [])),
+        threshold_rules=threshold_rules,
+        jump_rules=jump_rules,
         offline_after=pd.Timedelta(minutes=float(offline.get("after_minutes", 120))),
         offline_severity=offline.get("severity", "warning"),
         offline_sources=tuple(offline.get("sources", ["iot"])),
         forecast_rules=forecast_rules,
     )
+
+
+_TOP_LEVEL_KEYS = {
+    "version",
+    "cooldown_minutes",
+    "threshold_rules",
+    "jump_rules",
+    "sensor_offline",
+    "forecast_rules",
+}
+_LIMIT_KEYS = ("cpcb_class", "below", "above", "outside")
+
+
+def _check_keys(what: str, rule: Mapping[str, Any], *, required: set[str], optional: set[str]) -> None:
+    if not isinstance(rule, Mapping):
+        raise ValueError(f"{what}: expected a mapping, got {rule!r}")
+    missing = sorted(required - set(rule))
+    unknown = sorted(set(rule) - required - optional)
+    if missing or unknown:
+        raise ValueError(f"{what}: missing {missing} / unknown {unknown} keys")
+
+
+def _check_severity(what: str, severity: str) -> None:
+    if severity not in SEVERITIES:
+        raise ValueError(f"{what}: severity must be one of {SEVERITIES}, not {severity!r}")
+
+
+def _check_parameter(what: str, parameter: str) -> None:
+    if parameter not in CANONICAL_UNITS:
+        raise ValueError(f"{what}: unknown parameter {parameter!r} (see purehealth_pipelines/vocabulary.py)")
+
+
+def _threshold_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """Check a threshold rule; a `cpcb_class` limit becomes below/above/outside from the CPCB table."""
+    what = f"threshold rule {rule.get('rule')!r}"
+    _check_keys(what, rule, required={"rule", "parameter", "severity", "text"}, optional=set(_LIMIT_KEYS))
+    _check_parameter(what, rule["parameter"])
+    _check_severity(what, rule["severity"])
+    limits = [key for key in _LIMIT_KEYS if key in rule]
+    if len(limits) != 1:
+        raise ValueError(f"{what}: needs exactly one of {list(_LIMIT_KEYS)}, has {limits}")
+    if "cpcb_class" not in rule:
+        Criterion.of_rule(rule)  # raises on a malformed limit
+        return dict(rule)
+    try:
+        cpcb = cpcb_criterion(str(rule["cpcb_class"]), rule["parameter"])
+    except KeyError as exc:
+        raise ValueError(f"{what}: {exc.args[0]}") from exc
+    resolved = {key: value for key, value in rule.items() if key != "cpcb_class"}
+    if cpcb.minimum is not None and cpcb.maximum is not None:
+        resolved["outside"] = [cpcb.minimum, cpcb.maximum]
+    elif cpcb.minimum is not None:
+        resolved["below"] = cpcb.minimum
+    else:
+        resolved["above"] = cpcb.maximum
+    return resolved
+
+
+def _jump_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    what = f"jump rule on {rule.get('parameter')!r}"
+    _check_keys(
+        what, rule, required={"rule", "parameter", "max_step", "within_minutes", "severity"}, optional=set()
+    )
+    _check_parameter(what, rule["parameter"])
+    _check_severity(what, rule["severity"])
+    if not float(rule["max_step"]) > 0 or not float(rule["within_minutes"]) > 0:
+        raise ValueError(f"{what}: max_step and within_minutes must be positive")
+    return dict(rule)
 
 
 def _forecast_rule(rule: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +169,9 @@ def _forecast_rule(rule: dict[str, Any]) -> dict[str, Any]:
     The forecasting domain decides what a breaching forecast is (it writes mart.forecast_alerts); the YAML
     only names which of its rules become mart.alerts rules, so the two can never disagree on a threshold.
     """
+    what = f"forecast rule {rule.get('rule')!r}"
+    _check_keys(what, rule, required={"rule", "source_rule", "severity", "text"}, optional={"within_hours"})
+    _check_severity(what, rule["severity"])
     source = {r["rule"]: r for r in FORECAST_SOURCE_RULES}.get(rule.get("source_rule"))
     if source is None:
         known = [r["rule"] for r in FORECAST_SOURCE_RULES]
@@ -114,12 +201,12 @@ class Criterion:
     @classmethod
     def of_rule(cls, rule: Mapping[str, Any]) -> Criterion:
         if "below" in rule:
-            return cls(low=float(rule["below"]), label=f"< {rule['below']}")
+            return cls(low=float(rule["below"]), label=f"< {float(rule['below']):g}")
         if "above" in rule:
-            return cls(high=float(rule["above"]), label=f"> {rule['above']}")
+            return cls(high=float(rule["above"]), label=f"> {float(rule['above']):g}")
         if "outside" in rule:
-            low, high = rule["outside"]
-            return cls(low=float(low), high=float(high), label=f"outside {low}–{high}")
+            low, high = (float(limit) for limit in rule["outside"])
+            return cls(low=low, high=high, label=f"outside {low:g}–{high:g}")
         raise ValueError(f"rule {rule.get('rule')}: needs one of below / above / outside")
 
     @property
@@ -433,66 +520,48 @@ def reconcile(
     return unique
 
 
-STORED_ALERTS_SQL = """
-SELECT DISTINCT ON (station_id, parameter, rule)
-       alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen, resolved_at,
-       breach_count, last_value, worst_value, threshold, message, escalation_tier
+ALERT_STATE_COLUMNS = """alert_id, station_id, parameter, rule, severity, status, first_seen, last_seen,
+       resolved_at, breach_count, last_value, worst_value, threshold, message, escalation_tier"""
+
+STORED_ALERTS_SQL = f"""
+SELECT DISTINCT ON (station_id, parameter, rule) {ALERT_STATE_COLUMNS}
 FROM mart.alerts
 WHERE station_id = ANY(%(stations)s) OR status = 'open'
 ORDER BY station_id, parameter, rule, last_seen DESC
 """
 
 
+def alert_state_from_row(row: Mapping[str, Any]) -> AlertState:
+    """The one loader of a stored alert: a mart.alerts row selected with ALERT_STATE_COLUMNS, by name."""
+    return AlertState(
+        alert_id=row["alert_id"],
+        station_id=row["station_id"],
+        parameter=row["parameter"],
+        rule=row["rule"],
+        severity=row["severity"],
+        status=row["status"],
+        first_seen=pd.Timestamp(row["first_seen"]),
+        last_seen=pd.Timestamp(row["last_seen"]),
+        resolved_at=pd.Timestamp(row["resolved_at"]) if row["resolved_at"] is not None else None,
+        breach_count=row["breach_count"],
+        last_value=row["last_value"] if row["last_value"] is not None else np.nan,
+        worst_value=row["worst_value"] if row["worst_value"] is not None else np.nan,
+        threshold=row["threshold"],
+        message=row["message"],
+        stored_status=row["status"],
+        tier=row["escalation_tier"],
+    )
+
+
 def load_stored(conn: psycopg.Connection, stations: list[str]) -> list[AlertState]:
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(STORED_ALERTS_SQL, {"stations": stations})
-        rows = cur.fetchall()
-    return [
-        AlertState(
-            alert_id=r[0],
-            station_id=r[1],
-            parameter=r[2],
-            rule=r[3],
-            severity=r[4],
-            status=r[5],
-            first_seen=pd.Timestamp(r[6]),
-            last_seen=pd.Timestamp(r[7]),
-            resolved_at=pd.Timestamp(r[8]) if r[8] is not None else None,
-            breach_count=r[9],
-            last_value=r[10] if r[10] is not None else np.nan,
-            worst_value=r[11] if r[11] is not None else np.nan,
-            threshold=r[12],
-            message=r[13],
-            stored_status=r[5],
-            tier=r[14],
-        )
-        for r in rows
-    ]
+        return [alert_state_from_row(row) for row in cur.fetchall()]
 
 
 def notify_payload(alert: AlertState) -> str:
-    """The broadcaster contract: {"type": "alert", alert_id, station_id, rule, severity, status, …}.
-
-    Kept under the sealed NOTIFY limit (live.channels; the message is truncated if ever needed).
-    """
-    payload = {
-        "type": "alert",
-        "alert_id": alert.alert_id,
-        "station_id": alert.station_id,
-        "parameter": alert.parameter,
-        "rule": alert.rule,
-        "severity": alert.severity,
-        "status": alert.status,
-        "first_seen": alert.first_seen.isoformat(),
-        "last_seen": alert.last_seen.isoformat(),
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at is not None else None,
-        "message": alert.message,
-    }
-    text = json.dumps(payload, ensure_ascii=False)
-    if len(text.encode()) > MAX_PAYLOAD_BYTES:
-        payload["message"] = alert.message[:500]
-        text = json.dumps(payload, ensure_ascii=False)
-    return text
+    """The broadcaster contract for an alert (live.channels.alert_message), from the state machine's view."""
+    return alert_message({name: getattr(alert, name) for name in ALERT_MESSAGE_FIELDS})
 
 
 def write_alerts(conn: psycopg.Connection, alerts: list[AlertState], rules_version: str) -> tuple[int, int]:

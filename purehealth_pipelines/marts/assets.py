@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.asset_keys import CORE_READINGS, MART_FORECASTS
 from purehealth_pipelines.marts.alerts import (
     evaluate_forecasts,
     evaluate_offline,
@@ -31,12 +32,8 @@ from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import table_schema_metadata
 from purehealth_pipelines.warehouse.reader import read_frame
 
-CORE_READINGS = dg.AssetKey(["core", "readings"])
-MART_FORECASTS = dg.AssetKey(["mart", "forecasts"])
 COMMON = {
     "group_name": "marts",
-    "kinds": {"timescaledb", "python"},
-    "owners": ["team:purehealth-data"],
     "automation_condition": dg.AutomationCondition.eager(),
     "backfill_policy": partitions.single_run,
 }

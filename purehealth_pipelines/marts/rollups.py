@@ -19,6 +19,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
+from purehealth_pipelines.vocabulary import TIMEZONE, QartodFlag
 from purehealth_pipelines.warehouse.writer import qualified_name
 
 
@@ -40,22 +41,24 @@ ROLLUPS: dict[str, Rollup] = {
 def rollup_select(rollup: Rollup) -> sql.Composed:
     """SELECT producing the rollup rows for readings in [%(start)s, %(end)s)."""
     if rollup.origin:
-        bucket = sql.SQL("time_bucket({}::interval, ts, 'Asia/Kolkata', {}::timestamptz)").format(
-            sql.Literal(rollup.width), sql.Literal(rollup.origin)
+        bucket = sql.SQL("time_bucket({}::interval, ts, {}, {}::timestamptz)").format(
+            sql.Literal(rollup.width), sql.Literal(TIMEZONE), sql.Literal(rollup.origin)
         )
     else:
-        bucket = sql.SQL("time_bucket({}::interval, ts, 'Asia/Kolkata')").format(sql.Literal(rollup.width))
+        bucket = sql.SQL("time_bucket({}::interval, ts, {})").format(
+            sql.Literal(rollup.width), sql.Literal(TIMEZONE)
+        )
     return sql.SQL(
         """SELECT station_id, parameter, {bucket} AS bucket, min(unit) AS unit,
-                  avg(value) FILTER (WHERE qc_flag = 1) AS value_mean,
-                  min(value) FILTER (WHERE qc_flag = 1) AS value_min,
-                  max(value) FILTER (WHERE qc_flag = 1) AS value_max,
-                  count(*) FILTER (WHERE qc_flag = 1) AS good_count,
+                  avg(value) FILTER (WHERE qc_flag = {good}) AS value_mean,
+                  min(value) FILTER (WHERE qc_flag = {good}) AS value_min,
+                  max(value) FILTER (WHERE qc_flag = {good}) AS value_max,
+                  count(*) FILTER (WHERE qc_flag = {good}) AS good_count,
                   count(*) AS reading_count
            FROM core.readings_preferred
            WHERE ts >= %(start)s AND ts < %(end)s
            GROUP BY station_id, parameter, 3"""
-    ).format(bucket=bucket)
+    ).format(bucket=bucket, good=sql.Literal(int(QartodFlag.PASS)))
 
 
 @dataclass(frozen=True)

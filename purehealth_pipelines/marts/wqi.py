@@ -21,6 +21,7 @@ import pandas as pd
 
 from purehealth_pipelines.indices import CPCB_BEST_USE_CLASSES, best_use_class, cpcb_wqi
 from purehealth_pipelines.indices.wqi import WQI_INPUT_COLUMNS, WQI_OUTPUT_COLUMNS
+from purehealth_pipelines.vocabulary import TIMEZONE, QartodFlag
 
 WQI_PARAMETERS: tuple[str, ...] = (
     "do_mg_l",
@@ -70,11 +71,11 @@ DAILY_COLUMNS: list[str] = [
     "wqi_note",
 ]
 
-DAILY_INPUTS_SQL = """
-SELECT station_id, time_bucket('1 day', ts, 'Asia/Kolkata') AS day, parameter,
+DAILY_INPUTS_SQL = f"""
+SELECT station_id, time_bucket('1 day', ts, '{TIMEZONE}') AS day, parameter,
        avg(value) AS value, string_agg(DISTINCT censored, '') AS censored, count(*) AS readings
 FROM core.readings_preferred
-WHERE ts >= %(start)s AND ts < %(end)s AND qc_flag = 1 AND value IS NOT NULL
+WHERE ts >= %(start)s AND ts < %(end)s AND qc_flag = {QartodFlag.PASS:d} AND value IS NOT NULL
   AND parameter = ANY(%(parameters)s)
 GROUP BY 1, 2, 3
 """
@@ -213,7 +214,7 @@ def _wqi_notes(
             if pd.isna(sample_ts):
                 parts.append(f"no lab sample with BOD and FC at {stations}")
             elif age.iloc[i] > max_age:
-                when = pd.Timestamp(sample_ts).tz_convert("Asia/Kolkata").strftime("%Y-%m-%d %H:%M")
+                when = pd.Timestamp(sample_ts).tz_convert(TIMEZONE).strftime("%Y-%m-%d %H:%M")
                 parts.append(
                     f"latest lab sample with BOD and FC ({lab['lab_station_id'].iloc[i]}, {when} IST) is "
                     f"{age.iloc[i]:.1f} days old, over the {max_age:g}-day limit"

@@ -21,8 +21,8 @@ import pandas as pd
 from purehealth_pipelines.indices import criteria_exceedances, seasonal_trend
 from purehealth_pipelines.indices.trend import TREND_MIN_YEARS
 from purehealth_pipelines.indices.wqi import WQI_BANDS, classify_wqi
+from purehealth_pipelines.vocabulary import TIMEZONE
 
-TIMEZONE = "Asia/Kolkata"
 DEFAULT_DESIGNATED_CLASS = "C"
 WQI_CLASS_COLUMNS = {
     "A": "samples_class_a",

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.asset_keys import CORE_READINGS, REF_STATIONS
 from purehealth_pipelines.marts.wqi_annual import (
     DEFAULT_DESIGNATED_CLASS,
     financial_year_bounds,
@@ -25,16 +26,12 @@ from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import table_schema_metadata
 from purehealth_pipelines.warehouse.reader import read_frame
 
-CORE_READINGS = dg.AssetKey(["core", "readings"])
 SAMPLE_WQI = dg.AssetKey(["mart", "sample_wqi"])
 STATION_WQI_MONTHLY = dg.AssetKey(["mart", "station_wqi_monthly"])
 STATION_WQI_ANNUAL = dg.AssetKey(["mart", "station_wqi_annual"])
-REF_STATIONS = dg.AssetKey(["ref", "stations"])
 WQI_DO_SATURATION = "fixed"  # reproduces MPCB's published worked example (indices.wqi)
 COMMON = {
     "group_name": "marts",
-    "kinds": {"timescaledb", "python"},
-    "owners": ["team:purehealth-data"],
     "automation_condition": dg.AutomationCondition.eager(),
     "backfill_policy": partitions.single_run,
 }

@@ -25,8 +25,8 @@ from purehealth_pipelines.indices import best_use_class, cpcb_wqi
 from purehealth_pipelines.indices.best_use import BELOW_E
 from purehealth_pipelines.indices.wqi import WQI_INPUT_COLUMNS, WQI_OUTPUT_COLUMNS, classify_wqi
 from purehealth_pipelines.marts.wqi import BEST_USE, STORED_INPUTS
+from purehealth_pipelines.vocabulary import TIMEZONE, QartodFlag
 
-TIMEZONE = "Asia/Kolkata"
 # Sources whose readings are discrete lab samples (grab samples analysed in a laboratory). NWMP's annual
 # min/max are statistics, not samples, and the live sondes are continuous: neither belongs here.
 LAB_SOURCES: tuple[str, ...] = ("mpcb",)
@@ -85,7 +85,8 @@ def accepted_inputs(long: pd.DataFrame) -> pd.Series:
     has_value = long["value"].notna()
     flag = long["qc_flag"].astype("int64")
     censored = long["censored"].notna() & (long["censored"].astype("string") != "")
-    return has_value & ((flag == 1) | (censored & flag.isin([1, 2, 3])))
+    usable_bound = flag.isin([QartodFlag.PASS, QartodFlag.NOT_EVALUATED, QartodFlag.SUSPECT])
+    return has_value & ((flag == QartodFlag.PASS) | (censored & usable_bound))
 
 
 def _joined(frame: pd.DataFrame, column: str, keys: list[str]) -> pd.Series:

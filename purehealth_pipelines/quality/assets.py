@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.asset_keys import CORE_READINGS, RAW_SENSOR_READINGS
 from purehealth_pipelines.quality.climatology import CLIMATOLOGY_STATS_SQL, climatology_spans
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import (
@@ -16,11 +17,12 @@ from purehealth_pipelines.quality.pipeline import (
 )
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.table_metadata import json_safe, table_schema_metadata
+from purehealth_pipelines.vocabulary import TIMEZONE
 from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame
 
 RAW_SOURCE_KEYS = [
-    dg.AssetKey(["raw", "sensor_readings"]),
+    RAW_SENSOR_READINGS,
     dg.AssetKey(["raw", "cpcb_nwmp"]),
     dg.AssetKey(["raw", "mpcb_monthly"]),
     dg.AssetKey(["raw", "cwc_river_levels"]),
@@ -58,8 +60,6 @@ CORE_READINGS_SCHEMA = dg.TableSchema(
     partitions_def=partitions.daily,
     backfill_policy=partitions.single_run,
     group_name="quality",
-    kinds={"timescaledb", "python"},
-    owners=["team:purehealth-data"],
     description=(
         "The canonical reading: every raw source (IoT sensors, CPCB NWMP, MPCB, CWC, IMD, satellite) unified "
         "to one row per station/parameter/time/source in canonical codes and units, censored lab values kept "
@@ -77,7 +77,7 @@ def core_readings(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
     def log_day(day_start: pd.Timestamp, summary) -> None:
         context.log.info(
-            f"{day_start.tz_convert('Asia/Kolkata').date()}: {summary.rows_written} readings written "
+            f"{day_start.tz_convert(TIMEZONE).date()}: {summary.rows_written} readings written "
             f"({summary.rows_replaced} replaced), quality {summary.flag_counts}, "
             f"{summary.dead_letters} dead letters; read {summary.seconds_read:.2f}s, "
             f"score {summary.seconds_score:.2f}s, write {summary.seconds_write:.2f}s"
@@ -103,10 +103,8 @@ def core_readings(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 @dg.asset(
     key=["core", "qc_climatology"],
-    deps=[dg.AssetKey(["core", "readings"])],
+    deps=[CORE_READINGS],
     group_name="quality",
-    kinds={"timescaledb", "python"},
-    owners=["team:purehealth-data"],
     description=(
         "Monthly climatology spans per station and parameter for the QARTOD climatology test, learned from "
         "the history of core.readings (readings that passed gross range; quantiles and margin from "
@@ -148,10 +146,8 @@ def qc_climatology(context: dg.AssetExecutionContext, warehouse: WarehouseResour
 
 @dg.asset(
     key=["core", "qc_drift_reference"],
-    deps=[dg.AssetKey(["core", "readings"])],
+    deps=[CORE_READINGS],
     group_name="quality",
-    kinds={"timescaledb", "python"},
-    owners=["team:purehealth-data"],
     description=(
         "Per-station references of the model-based drift test (quality/drift.py): for each station and "
         "parameter with a drift model (DO: the station's ratio to the oxygen saturation its temperature "

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from purehealth_pipelines import partitions
+from purehealth_pipelines.asset_keys import CORE_READINGS
 from purehealth_pipelines.gx_context import ephemeral_context
 from purehealth_pipelines.quality.qartod import QC_COLUMNS
 from purehealth_pipelines.quality.unify import CANONICAL_UNITS
@@ -77,7 +78,7 @@ def validate_core_readings(frame: pd.DataFrame) -> tuple[bool, list[dict[str, An
 
 
 @dg.asset_check(
-    asset=dg.AssetKey(["core", "readings"]),
+    asset=CORE_READINGS,
     name="great_expectations_suite",
     description=(
         "great-expectations suite on the latest materialised partition: QARTOD flags in {1,2,3,4,9}, "
@@ -89,7 +90,7 @@ def validate_core_readings(frame: pd.DataFrame) -> tuple[bool, list[dict[str, An
 def core_readings_expectations(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(["core", "readings"]))
+    event = context.instance.get_latest_materialization_event(CORE_READINGS)
     partition = event.dagster_event.partition if event and event.dagster_event else None
     if partition is None:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no materialised partition yet"})

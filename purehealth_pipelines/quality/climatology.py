@@ -12,18 +12,20 @@ import numpy as np
 import pandas as pd
 
 from purehealth_pipelines.quality.config import ClimatologySettings
+from purehealth_pipelines.vocabulary import TIMEZONE, QartodFlag
 
 # Learned from every observation not already failed (qc_flag 4) and not missing: learning only from readings
 # inside the gross-range *suspect* span truncated the span of any month whose normal values sit outside it
 # (real LRO data: 97.8 % of one June flagged). Each month pools its neighbours (± neighbour_months).
-CLIMATOLOGY_STATS_SQL = """
+CLIMATOLOGY_STATS_SQL = f"""
 WITH base AS (
     SELECT r.station_id, r.parameter, r.value, r.ts,
-           extract(month FROM r.ts AT TIME ZONE 'Asia/Kolkata')::int AS m,
-           extract(year FROM r.ts AT TIME ZONE 'Asia/Kolkata')::int AS y
+           extract(month FROM r.ts AT TIME ZONE '{TIMEZONE}')::int AS m,
+           extract(year FROM r.ts AT TIME ZONE '{TIMEZONE}')::int AS y
     FROM core.readings r
     JOIN ref.source_priority p ON p.source = r.source AND p.is_observation
-    WHERE r.qc_flag NOT IN (4, 9) AND r.value IS NOT NULL AND r.censored IS NULL
+    WHERE r.qc_flag NOT IN ({QartodFlag.FAIL:d}, {QartodFlag.MISSING:d})
+      AND r.value IS NOT NULL AND r.censored IS NULL
 )
 SELECT station_id, parameter, ((m - 1 + k + 12) %% 12) + 1 AS month,
        percentile_cont(%(q_low)s) WITHIN GROUP (ORDER BY value) AS q_low,
@@ -43,7 +45,7 @@ def climatology_stats(history: pd.DataFrame, settings: ClimatologySettings) -> p
     rows = history.dropna(subset=["value"])
     if "qc_flag" in rows.columns:
         rows = rows[~rows["qc_flag"].isin([4, 9])]
-    local = pd.to_datetime(rows["ts"], utc=True).dt.tz_convert("Asia/Kolkata")
+    local = pd.to_datetime(rows["ts"], utc=True).dt.tz_convert(TIMEZONE)
     base = pd.DataFrame(
         {
             "station_id": rows["station_id"].astype(str).to_numpy(),

@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from purehealth_pipelines.quality.config import Drift, QcConfig
+from purehealth_pipelines.vocabulary import QartodFlag
 
-PASS, NOT_EVALUATED, SUSPECT = 1, 2, 3
+PASS, NOT_EVALUATED, SUSPECT = int(QartodFlag.PASS), int(QartodFlag.NOT_EVALUATED), int(QartodFlag.SUSPECT)
 REFERENCE_COLUMNS: tuple[str, ...] = (
     "station_id",
     "parameter",

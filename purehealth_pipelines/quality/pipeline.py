@@ -21,6 +21,7 @@ from purehealth_pipelines.quality.drift import REFERENCE_COLUMNS, learn_drift_re
 from purehealth_pipelines.quality.qartod import QC_COLUMNS, score_readings
 from purehealth_pipelines.quality.unify import RAW_SOURCE_QUERIES, canonicalise
 from purehealth_pipelines.resources.warehouse import WarehouseResource
+from purehealth_pipelines.vocabulary import TIMEZONE
 from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import copy_frame, write_partition
 
@@ -145,7 +146,7 @@ class ScoreSummary:
         self.seconds_write += other.seconds_write
 
 
-def daily_windows(start: datetime, end: datetime, timezone: str = "Asia/Kolkata") -> Iterator[tuple]:
+def daily_windows(start: datetime, end: datetime, timezone: str = TIMEZONE) -> Iterator[tuple]:
     """Split [start, end) at IST midnights, so a year-long backfill run holds one day in memory at a time."""
     cursor = pd.Timestamp(start)
     stop = pd.Timestamp(end)

@@ -35,16 +35,11 @@ from ioos_qc import qartod
 
 from purehealth_pipelines.quality.config import TESTS, ParameterThresholds, QcConfig
 from purehealth_pipelines.quality.drift import drift_flags
+from purehealth_pipelines.vocabulary import TIMEZONE, QartodFlag
 
-PASS, NOT_EVALUATED, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
+PASS, NOT_EVALUATED, SUSPECT, FAIL, MISSING = (int(flag) for flag in QartodFlag)  # plain ints for numpy
 QC_COLUMNS: tuple[str, ...] = tuple(f"qc_{test}" for test in TESTS)
-QUALITY_LABELS = {
-    PASS: "good",
-    SUSPECT: "suspect",
-    FAIL: "bad",
-    MISSING: "missing",
-    NOT_EVALUATED: "not evaluated",
-}
+QUALITY_LABELS = {int(flag): flag.label for flag in QartodFlag}
 SERIES_KEY = ["station_id", "parameter", "source"]
 
 
@@ -133,7 +128,7 @@ def climatology_flags(
     flags = np.full(len(frame), NOT_EVALUATED, np.int16)
     if climatology is None or climatology.empty or not eligible.any():
         return flags
-    months = frame["ts"].dt.tz_convert("Asia/Kolkata").dt.month.to_numpy()
+    months = frame["ts"].dt.tz_convert(TIMEZONE).dt.month.to_numpy()
     keys = pd.DataFrame(
         {
             "station_id": frame["station_id"].to_numpy(),

@@ -23,36 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Canonical unit per parameter code: the ref.parameters rows of migration 0001, plus the CPCB best-use
-# criteria parameters (free ammonia, SAR, boron) that lab sources may report.
-CANONICAL_UNITS: dict[str, str] = {
-    "temp_c": "°C",
-    "do_mg_l": "mg/L",
-    "do_sat_pct": "%",
-    "ph": "pH units",
-    "ec_us_cm": "µS/cm",
-    "bod_mg_l": "mg/L",
-    "cod_mg_l": "mg/L",
-    "nitrate_n_mg_l": "mg/L",
-    "fc_mpn_100ml": "MPN/100 mL",
-    "tc_mpn_100ml": "MPN/100 mL",
-    "fs_mpn_100ml": "MPN/100 mL",
-    "turbidity_ntu": "NTU",
-    "tds_mg_l": "mg/L",
-    "water_level_m": "m",
-    "discharge_m3_s": "m³/s",
-    "rainfall_mm": "mm",
-    "tmax_c": "°C",
-    "tmin_c": "°C",
-    "ndwi": "1",
-    "mndwi": "1",
-    "ndti": "1",
-    "ndci": "1",
-    "chl_a_mg_m3": "mg/m³",
-    "free_ammonia_n_mg_l": "mg/L",
-    "boron_mg_l": "mg/L",
-    "sar": "1",
-}
+from purehealth_pipelines.vocabulary import CANONICAL_UNITS
 
 # For each canonical unit: accepted spellings of source units (normalised: lower case, no spaces, 'u' for
 # micro) -> (scale, offset) so that canonical = value * scale + offset.
@@ -124,21 +95,6 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "censored",
     "pixel_count",
 )
-
-# Source priority (ARCHITECTURE §4): IoT sensor > government > satellite > model forecast. Mirrors
-# ref.source_priority (migration 0300), which the preferred view joins.
-SOURCE_PRIORITY: dict[str, int] = {
-    "iot": 1,
-    "cpcb_nwmp_mean": 2,
-    "mpcb": 2,
-    "cwc": 2,
-    "imd": 2,
-    "sentinel2": 3,
-    "landsat8": 3,
-    "landsat9": 3,
-    "forecast": 4,
-}
-SUMMARY_SOURCES: frozenset[str] = frozenset({"cpcb_nwmp_min", "cpcb_nwmp_max"})
 
 
 def normalise_unit(unit: object) -> str:

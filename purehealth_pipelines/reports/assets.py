@@ -62,7 +62,6 @@ def build_year_report(
     automation_condition=dg.AutomationCondition.eager(),
     group_name="reports",
     kinds={"python", "pdf", "excel"},
-    owners=["team:purehealth-data"],
     description=(
         "MPCB's annual 'Water Quality Status of Maharashtra' for one financial year (April–March), as a PDF "
         "and an Excel workbook: summary (stations monitored, class distribution, stations that got better or "

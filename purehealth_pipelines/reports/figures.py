@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 
 from purehealth_pipelines.indices import class_criteria
 from purehealth_pipelines.reports.geography import Districts
+from purehealth_pipelines.vocabulary import TIMEZONE
 
 CLASS_COLOURS = {"A": "#1a9850", "B": "#91cf60", "C": "#fc8d59", "D/E": "#d73027"}
 NO_CLASS_COLOUR = "#9e9e9e"
@@ -186,7 +187,7 @@ class StationPlotter:
     def draw(self, monthly: pd.DataFrame, designated_class: str) -> bytes:
         """``monthly``: the station's mart.station_wqi_monthly rows of the year (values off a panel's fixed
         scale are drawn at its edge)."""
-        months = pd.to_datetime(monthly["month"], utc=True).dt.tz_convert("Asia/Kolkata")
+        months = pd.to_datetime(monthly["month"], utc=True).dt.tz_convert(TIMEZONE)
         position = ((months.dt.month - 4) % 12).to_numpy()
         values = np.full(12, np.nan)
         classes: list[object] = [None] * 12

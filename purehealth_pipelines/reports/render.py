@@ -35,6 +35,7 @@ from purehealth_pipelines.marts.wqi_annual import ANNUAL_COLUMNS
 from purehealth_pipelines.reports import figures
 from purehealth_pipelines.reports import year as report_year
 from purehealth_pipelines.reports.geography import load_districts, station_positions
+from purehealth_pipelines.vocabulary import TIMEZONE
 
 FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
 Progress = Callable[[str, int, int], None]  # (step, done, total)
@@ -435,7 +436,7 @@ def _cell(value: object) -> object:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return None
     if isinstance(value, pd.Timestamp):
-        return value.tz_convert("Asia/Kolkata").tz_localize(None).to_pydatetime() if value.tzinfo else value
+        return value.tz_convert(TIMEZONE).tz_localize(None).to_pydatetime() if value.tzinfo else value
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return value

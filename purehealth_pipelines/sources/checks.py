@@ -6,7 +6,6 @@ partition window (or, run alone, the latest 100k rows). Blocking checks stop dow
 readings) from consuming a partition that would poison them: wrong types, duplicate keys, impossible values.
 """
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -14,66 +13,9 @@ import pandas as pd
 
 from purehealth_pipelines.gx_context import ephemeral_context
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.sources import assets, cpcb_nwmp, mpcb
+from purehealth_pipelines.sources.assets import ASSETS
+from purehealth_pipelines.sources.publishers import PUBLISHERS, Publisher, SuiteSpec
 from purehealth_pipelines.table_metadata import json_safe
-
-INDEX_RANGE = (-1.0, 1.0)
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    table: str
-    key_columns: list[str]
-    parameters: list[str]
-    ranges: dict[str, tuple[float, float]]  # parameter -> plausible [min, max] (physical, not QC)
-    text_columns: list[str] = field(default_factory=lambda: ["station_id", "parameter", "unit"])
-    min_rows: int = 1
-
-
-SUITES: dict[str, SuiteSpec] = {
-    "cpcb_nwmp": SuiteSpec(
-        "raw.cpcb_nwmp",
-        ["station_id", "parameter", "statistic", "ts"],
-        list(cpcb_nwmp.PARAMETERS),
-        {
-            "temp_c": (0, 50),
-            "do_mg_l": (0, 25),
-            "ph": (0, 14),
-            "ec_us_cm": (0, 100_000),
-            "bod_mg_l": (0, 2000),
-        },
-    ),
-    "mpcb_monthly": SuiteSpec(
-        "raw.mpcb_monthly",
-        ["station_id", "parameter", "ts"],
-        sorted({spec[0] for spec in mpcb.PARAMETERS.values()}),
-        {"ph": (0, 14), "do_mg_l": (0, 25), "bod_mg_l": (0, 2000), "temp_c": (0, 50)},
-    ),
-    "cwc_river_levels": SuiteSpec(
-        "raw.cwc_river_levels",
-        ["station_id", "parameter", "ts"],
-        ["water_level_m", "discharge_m3_s"],
-        {"water_level_m": (-20, 2000), "discharge_m3_s": (0, 150_000)},
-    ),
-    "imd_rainfall": SuiteSpec(
-        "raw.imd_rainfall",
-        ["station_id", "parameter", "ts"],
-        ["rainfall_mm", "tmax_c", "tmin_c"],
-        {"rainfall_mm": (0, 1000), "tmax_c": (-10, 55), "tmin_c": (-20, 45)},  # Indian 24-h record ~ 1 m
-    ),
-    "satellite_indices": SuiteSpec(
-        "raw.satellite_indices",
-        ["station_id", "parameter", "ts", "platform"],
-        ["ndwi", "mndwi", "ndti", "ndci", "chl_a_mg_m3"],
-        {
-            "ndwi": INDEX_RANGE,
-            "mndwi": INDEX_RANGE,
-            "ndti": INDEX_RANGE,
-            "ndci": INDEX_RANGE,
-            "chl_a_mg_m3": (0, 400),
-        },
-    ),
-}
 
 
 def validate_frame(frame: pd.DataFrame, spec: SuiteSpec) -> tuple[bool, list[dict[str, Any]]]:
@@ -152,12 +94,12 @@ def _read_window(
     return frame
 
 
-def build_check(asset: dg.AssetsDefinition, name: str, blocking: bool) -> dg.AssetChecksDefinition:
-    spec = SUITES[name]
+def build_check(publisher: Publisher) -> dg.AssetChecksDefinition:
+    spec, blocking = publisher.suite, publisher.check_blocking
 
     @dg.asset_check(
-        asset=asset,
-        name=f"{name}_gx_suite",
+        asset=ASSETS[publisher.name],
+        name=f"{publisher.name}_gx_suite",
         blocking=blocking,
         description=(
             f"great-expectations suite on {spec.table}: types, value ranges per parameter, unique keys "
@@ -182,11 +124,5 @@ def build_check(asset: dg.AssetsDefinition, name: str, blocking: bool) -> dg.Ass
     return _check
 
 
-SOURCE_CHECKS = [
-    build_check(assets.cpcb_nwmp, "cpcb_nwmp", blocking=True),
-    build_check(assets.mpcb_monthly, "mpcb_monthly", blocking=True),
-    build_check(assets.cwc_river_levels, "cwc_river_levels", blocking=True),
-    build_check(assets.imd_rainfall, "imd_rainfall", blocking=True),
-    # Satellite indices are advisory (never the only source for a station): warn, do not block.
-    build_check(assets.satellite_indices, "satellite_indices", blocking=False),
-]
+CHECKS: dict[str, dg.AssetChecksDefinition] = {name: build_check(spec) for name, spec in PUBLISHERS.items()}
+SOURCE_CHECKS = list(CHECKS.values())

@@ -13,9 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.sources import cpcb_nwmp, cwc, datagov, earth_engine, imd, mpcb
-from purehealth_pipelines.sources.commit import SourceCommit, commit_source_window
 from purehealth_pipelines.sources.common import IST, dead_letter_frame, decode_table_bytes
 from purehealth_pipelines.sources.resources import EarthEngineResource, GovSourcesResource
 from purehealth_pipelines.stations.registry import load_registry
@@ -240,38 +238,3 @@ def collect_satellite(ee_resource: EarthEngineResource, start: datetime, end: da
         dead_letter_frame(earth_engine.SOURCE, []),
         facts,
     )
-
-
-COLLECTORS = {
-    "cpcb_nwmp": collect_cpcb_nwmp,
-    "mpcb_monthly": collect_mpcb,
-    "cwc_river_levels": collect_cwc,
-    "imd_rainfall": collect_imd,
-}
-
-
-def run_source_window(
-    name: str,
-    warehouse: WarehouseResource,
-    start: datetime,
-    end: datetime,
-    *,
-    gov: GovSourcesResource | None = None,
-    ee_resource: EarthEngineResource | None = None,
-) -> tuple[SourceBatch, SourceCommit]:
-    """Collect and commit one window of a source outside Dagster (e.g. a demo runner). Names are the raw table
-    names: cpcb_nwmp, mpcb_monthly, cwc_river_levels, imd_rainfall, satellite_indices."""
-    if name == "satellite_indices":
-        batch = collect_satellite(ee_resource or EarthEngineResource(), start, end)
-    else:
-        batch = COLLECTORS[name](gov or GovSourcesResource(), start, end)
-    commit = commit_source_window(
-        warehouse,
-        table=batch.table,
-        source=batch.source,
-        rows=batch.rows,
-        dead_letters=batch.dead_letters,
-        window_start=start,
-        window_end=end,
-    )
-    return batch, commit

@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-IST = "Asia/Kolkata"
+from purehealth_pipelines.vocabulary import TIMEZONE
+
+IST = TIMEZONE  # pandas takes the zone by name
 
 # Cells that mean "not measured" in CPCB/MPCB tables (water_quality.md §5).
 MISSING_TOKENS = frozenset({"", "-", "_", "--", "---", "NA", "N/A", "NR", "NS", "N.A.", "NOT SAMPLED"})

@@ -2,16 +2,15 @@
 
 import dagster as dg
 
+from purehealth_pipelines.asset_keys import REF_STATIONS
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.stations.registry import load_registry
 from purehealth_pipelines.table_metadata import table_schema_metadata
 
 
 @dg.asset(
-    key=["ref", "stations"],
+    key=REF_STATIONS,
     group_name="reference",
-    kinds={"timescaledb", "python"},
-    owners=["team:purehealth-data"],
     description=(
         "Monitoring stations in Maharashtra: CPCB NWMP river stations (codes and names from the NWMP tables "
         "2012–2023), CWC water-quality stations with coordinates (India-WRIS), and the live IoT sensor "

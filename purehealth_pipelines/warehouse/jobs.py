@@ -3,6 +3,7 @@
 import dagster as dg
 
 from purehealth_pipelines.resources import WarehouseResource
+from purehealth_pipelines.vocabulary import TIMEZONE
 from purehealth_pipelines.warehouse.retention import apply_retention
 
 
@@ -26,7 +27,7 @@ def warehouse_maintenance() -> None:
 
 
 maintenance_schedule = dg.ScheduleDefinition(
-    job=warehouse_maintenance, cron_schedule="30 2 * * *", execution_timezone="Asia/Kolkata"
+    job=warehouse_maintenance, cron_schedule="30 2 * * *", execution_timezone=TIMEZONE
 )
 
 defs = dg.Definitions(jobs=[warehouse_maintenance], schedules=[maintenance_schedule])

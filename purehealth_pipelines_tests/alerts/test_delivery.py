@@ -54,7 +54,7 @@ def test_opened_alert_one_email_and_one_webhook_per_subscriber_then_resolve(
     mail = sink.messages[0]
     text = mail.get_content() if hasattr(mail, "get_content") else mail.get_payload()
     assert "[CRITICAL] ALERT: do_below_4 at IOT-A1" in mail["Subject"]
-    assert "3 against the criterion < 4.0" in text and "/api/stations/IOT-A1" in text
+    assert "3 against the criterion < 4" in text and "/api/stations/IOT-A1" in text
     assert mail["X-PureHealth-Idempotency-Key"].startswith("alert:1:opened:")
     hooks = receiver.on("/ok")
     assert len(hooks) == 2
@@ -64,7 +64,7 @@ def test_opened_alert_one_email_and_one_webhook_per_subscriber_then_resolve(
         assert hook.headers["X-PureHealth-Signature"] == sign(
             secret, hook.headers["X-PureHealth-Timestamp"], hook.body
         )
-        assert body["kind"] == "opened" and body["last_value"] == 3.0 and body["criterion"] == "< 4.0"
+        assert body["kind"] == "opened" and body["last_value"] == 3.0 and body["criterion"] == "< 4"
     # the same readings again: nothing changes, nothing more is owed or sent
     assert raise_alerts(alerts_db, DO_LOW, START) == (0, 0)
     assert drain(alerts_db, senders, CONFIG) == 0
@@ -139,7 +139,7 @@ def test_sms_goes_out_in_twilios_request_format(alerts_db, receiver, senders) ->
     (request,) = receiver.on("/2010-04-01/Accounts/AC123/Messages.json")
     form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
     assert form["To"] == "+919800000001" and form["From"] == "+15550001"
-    assert "do_below_4" in form["Body"] and "value 3 vs < 4.0" in form["Body"]
+    assert "do_below_4" in form["Body"] and "value 3 vs < 4" in form["Body"]
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:token").decode()
 
 

@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from websockets.asyncio.client import connect
 
 from purehealth_pipelines import settings
-from purehealth_pipelines.demo_cli import start_live_sensor_from
+from purehealth_pipelines.demo.cli import start_live_sensor_from
 from purehealth_pipelines.quality.assets import qc_climatology
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.pipeline import score_range

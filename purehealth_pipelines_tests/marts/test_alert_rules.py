@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from purehealth_pipelines.marts.alerts import Criterion, evaluate_rules, load_rules, reconcile
 
@@ -53,3 +56,35 @@ def test_criterion_excess_ranks_both_directions() -> None:
     assert list(band.breached(np.array([6.4, 7.0, 8.6, np.nan]))) == [True, False, True, False]
     assert band.excess(5.0) > band.excess(6.0) > 0 > band.excess(7.0)
     assert band.excess(9.5) > band.excess(8.6)
+
+
+def test_cpcb_limits_come_from_the_best_use_table_and_bad_rules_fail_at_load(tmp_path) -> None:
+    """The YAML cites a CPCB class; the number comes from indices.best_use. Typos are load errors."""
+    from purehealth_pipelines.indices.best_use import cpcb_criterion
+
+    rules = {rule["rule"]: rule for rule in load_rules().threshold_rules}
+    assert rules["do_below_4"]["below"] == cpcb_criterion("C", "do_mg_l").minimum
+    assert rules["ph_outside_6_5_8_5"]["outside"] == [6.5, 8.5]
+    assert rules["tc_above_class_c"]["above"] == cpcb_criterion("C", "tc_mpn_100ml").maximum
+
+    good = (
+        "version: t\nthreshold_rules:\n"
+        "  - {rule: r, parameter: do_mg_l, cpcb_class: C, severity: critical, text: t}\n"
+    )
+    assert load_rules(_write(tmp_path, good)).threshold_rules[0]["below"] == 4
+    for broken, message in [
+        (good.replace("do_mg_l", "do_mgl"), "unknown parameter"),
+        (good.replace("critical", "urgent"), "severity must be one of"),
+        (good.replace("cpcb_class: C", "cpcb_class: F"), "no CPCB best-use class"),
+        (good.replace("cpcb_class: C", "cpcb_class: E"), "has no criterion on 'do_mg_l'"),
+        (good.replace("cpcb_class: C", "cpcb_class: C, below: 5"), "exactly one of"),
+        (good.replace("text: t", "txt: t"), "unknown ['txt']"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load_rules(_write(tmp_path, broken))
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    return path

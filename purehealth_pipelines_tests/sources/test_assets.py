@@ -10,16 +10,16 @@ import pytest
 
 from purehealth_pipelines import settings
 from purehealth_pipelines.resources import WarehouseResource
-from purehealth_pipelines.sources import assets
+from purehealth_pipelines.sources.assets import ASSETS
 from purehealth_pipelines.sources.commit import commit_source_window
 from purehealth_pipelines.sources.resources import EarthEngineResource, GovSourcesResource
 
 CASES = [
-    (assets.cpcb_nwmp, "2023", "raw.cpcb_nwmp", "cpcb_nwmp"),
-    (assets.mpcb_monthly, "2024-07-01", "raw.mpcb_monthly", "mpcb"),
-    (assets.cwc_river_levels, "2024-07-10", "raw.cwc_river_levels", "cwc"),
-    (assets.imd_rainfall, "2024-07-10", "raw.imd_rainfall", "imd"),
-    (assets.satellite_indices, "2024-03-03", "raw.satellite_indices", "satellite"),
+    (ASSETS["cpcb_nwmp"], "2023", "raw.cpcb_nwmp", "cpcb_nwmp"),
+    (ASSETS["mpcb_monthly"], "2024-07-01", "raw.mpcb_monthly", "mpcb"),
+    (ASSETS["cwc_river_levels"], "2024-07-10", "raw.cwc_river_levels", "cwc"),
+    (ASSETS["imd_rainfall"], "2024-07-10", "raw.imd_rainfall", "imd"),
+    (ASSETS["satellite_indices"], "2024-03-03", "raw.satellite_indices", "satellite"),
 ]
 
 
@@ -62,17 +62,18 @@ def test_materialize_twice_gives_the_same_rows(
 
 
 def test_gx_check_runs_on_the_partition(resources, module_warehouse_url):
-    from purehealth_pipelines.sources.checks import SOURCE_CHECKS
+    from purehealth_pipelines.sources.checks import CHECKS
 
     result = dg.materialize(
-        [assets.imd_rainfall, SOURCE_CHECKS[3]], partition_key="2024-07-11", resources=resources
+        [ASSETS["imd_rainfall"], CHECKS["imd_rainfall"]], partition_key="2024-07-11", resources=resources
     )
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == 1 and evaluations[0].passed, evaluations[0].metadata
 
 
 def test_gx_suite_fails_on_bad_data():
-    from purehealth_pipelines.sources.checks import SUITES, validate_frame
+    from purehealth_pipelines.sources.checks import validate_frame
+    from purehealth_pipelines.sources.publishers import PUBLISHERS
 
     frame = pd.DataFrame(
         {
@@ -85,7 +86,7 @@ def test_gx_suite_fails_on_bad_data():
             "ts": pd.to_datetime(["2023-01-01", "2023-01-01"], utc=True),
         }
     )
-    ok, summaries = validate_frame(frame, SUITES["cpcb_nwmp"])
+    ok, summaries = validate_frame(frame, PUBLISHERS["cpcb_nwmp"].suite)
     failed = {s["expectation"] for s in summaries if not s["success"]}
     assert not ok and {"expect_compound_columns_to_be_unique", "expect_column_values_to_be_between"} <= failed
 

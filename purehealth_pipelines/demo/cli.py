@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from purehealth_pipelines import settings
+from purehealth_pipelines.asset_keys import CORE_READINGS
 
 # How much history the demo materialises, per partition cadence (the partitions' cron schedule).
 DEMO_WS_TOKEN = os.environ.get("PUREHEALTH_DEMO_WS_TOKEN", "demo-token")
@@ -68,7 +68,7 @@ def _cadence(partitions_def: dg.PartitionsDefinition) -> str:
 # the monthly assets and the daily assets that turn those publications into readings and lab-sample WQIs are
 # backfilled over the same span, so every MPCB demo station gets monthly WQIs and the last complete financial
 # year has its report. The report itself renders only that last year (a report a year is what MPCB publishes).
-GOVERNMENT_BACKFILL = (dg.AssetKey(["core", "readings"]), dg.AssetKey(["mart", "sample_wqi"]))
+GOVERNMENT_BACKFILL = (CORE_READINGS, dg.AssetKey(["mart", "sample_wqi"]))
 LAST_PARTITION_ONLY = (dg.AssetKey(["reports", "water_quality_status"]),)
 
 
@@ -348,22 +348,22 @@ def serve(args: argparse.Namespace) -> int:
         ]
     ]
     purehealth = shutil.which("purehealth") or f"{sys.executable} -m purehealth_pipelines.cli"
-    if importlib.util.find_spec("realtime_bridge.cli") is not None:
-        commands += [
-            [*purehealth.split(), "bridge"],
-            [*purehealth.split(), "broadcast", "--token", DEMO_WS_TOKEN],
-            [
-                *purehealth.split(),
-                "simulate",
-                "--stations",
-                "12",
-                "--rate",
-                "2",
-                "--duration",
-                str(7 * 24 * 3600),
-                "--faults",
-            ],
-        ]
+    # The live path: bridge, WebSocket broadcaster and the sensor simulator.
+    commands += [
+        [*purehealth.split(), "bridge"],
+        [*purehealth.split(), "broadcast", "--token", DEMO_WS_TOKEN],
+        [
+            *purehealth.split(),
+            "simulate",
+            "--stations",
+            "12",
+            "--rate",
+            "2",
+            "--duration",
+            str(7 * 24 * 3600),
+            "--faults",
+        ],
+    ]
     # The read API and the dashboard (issue 14), reading as the analyst; its page connects to the broadcaster.
     commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT), "--ws-token", DEMO_WS_TOKEN])
     # Alert delivery (issue 15): drains ops.alert_outbox to the subscribers (`purehealth alerts subscribe`).
@@ -372,9 +372,8 @@ def serve(args: argparse.Namespace) -> int:
     processes = [
         subprocess.Popen(cmd, start_new_session=True, cwd=settings.project_root()) for cmd in commands
     ]
-    if len(commands) > 1:
-        print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
-        print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
+    print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
+    print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
     print(
         f"Dashboard: http://127.0.0.1:{DEMO_API_PORT}/  (read API docs: http://127.0.0.1:{DEMO_API_PORT}/docs)"
     )
