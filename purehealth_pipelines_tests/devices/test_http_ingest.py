@@ -458,5 +458,5 @@ def test_concurrent_requests_share_one_transaction_and_each_gets_its_own_answer(
             "SELECT DISTINCT xmin::text FROM ops.dead_letters"
             " WHERE source = 'http' AND reason = 'not_an_object' AND payload = '[1]'"
         ).fetchall()
-    assert sorted(t for t, _ in rows) == ts[:2]  # ts[2] came only from the refused requests
+    assert sorted(t for t, _ in rows) == sorted(ts[:2])  # ts[2] came only from the refused requests
     assert len({x for _, x in rows} | {x for (x,) in letters}) == 1  # one transaction for the whole group
