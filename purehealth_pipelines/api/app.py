@@ -41,7 +41,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from purehealth_pipelines.api import alert_actions, queries
+from purehealth_pipelines.api import alert_actions, ingest, queries
 from purehealth_pipelines.api.db import Database
 
 log = logging.getLogger("purehealth_pipelines.api")
@@ -639,4 +639,5 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def _not_allowed(request: Request, exc: Exception) -> Response:
         return _json({"error": f"{request.method} is not allowed: this API is read-only"}, 405)
 
+    ingest.mount(app, config)  # POST /ingest/v1/... (sensor ingest; its own writer pool): api/ingest.py
     return app

@@ -46,7 +46,12 @@ def register(commands: argparse._SubParsersAction) -> None:
             "Serve GET /api/stations (GeoJSON), /api/stations/{id}/series|forecasts|wqi, /api/alerts (each"
             " also as CSV), the OpenAPI docs at /docs and the dashboard at /. Reads the warehouse only as the"
             " read-only analyst login (PUREHEALTH_API_DATABASE_URL, default: PUREHEALTH_WAREHOUSE_URL with"
-            " user analyst) and refuses to start through a login that can write."
+            " user analyst) and refuses to start through a login that can write. Sensors POST readings"
+            " to /ingest/v1/stations/{id}/readings[/batch] with their credential as bearer token"
+            " (docs/devices.md);"
+            " those land through a separate writer pool on PUREHEALTH_INGEST_DATABASE_URL (default: the"
+            " warehouse URL) as role purehealth_ingest, tuned by PUREHEALTH_INGEST_RATE (msg/s per sensor,"
+            " default 5), PUREHEALTH_INGEST_BURST (default 1000) and PUREHEALTH_INGEST_POOL_SIZE (default 2)."
         ),
     )
     api.add_argument("--host", default="127.0.0.1")
