@@ -309,6 +309,7 @@ function setupMapInput() {
     zoomBy(Math.exp(-delta * 0.002), fx, fy);
   }, { passive: false });
   pane.addEventListener("pointerdown", (event) => {
+    if (event.target.closest("#zoom")) return; // the buttons get their own clicks
     pointers.set(event.pointerId, [event.clientX, event.clientY]);
     pane.setPointerCapture(event.pointerId);
     if (pointers.size === 1) gesture = { moved: false, startX: event.clientX, startY: event.clientY, dist: 0 };
