@@ -1,5 +1,8 @@
 """WebSocket broadcaster: committed readings, alerts and forecasts to authenticated clients.
 
+Clients authenticate with an operator token (`--token`, or one signed with `--secret`) or, browsers, with a
+single-use, short-lived, subscribe-only ticket minted by the read API (purehealth_pipelines/live/tickets.py).
+
 Inputs (PostgreSQL LISTEN, so only committed data is ever pushed — NOTIFY is delivered at COMMIT):
 Every payload is sealed with an HMAC by its writer and verified here (purehealth_pipelines/live/channels.py:
 any role can NOTIFY any channel, the read-only analyst included); what does not verify is counted in
