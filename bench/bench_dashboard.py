@@ -152,15 +152,25 @@ class Feeder:
         self.url, self.stations, self.rate = url, stations, rate
         self.sent = 0
         self.alerts = 0
+        self.interruptions = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
+        start = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self.feed(start)
+            except psycopg.OperationalError as exc:  # another process restarted PostgreSQL: carry on
+                self.interruptions += 1
+                print(f"feeder: {exc}; reconnecting", file=sys.stderr)
+                time.sleep(1)
+
+    def feed(self, start: float) -> None:
         from purehealth_pipelines.marts.alerts import AlertState, notify_payload
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             secret = load_secret(conn)
-            start = time.monotonic()
             while not self.stop.is_set():
                 due = int((time.monotonic() - start) * self.rate)
                 now = datetime.now(UTC)
@@ -242,6 +252,7 @@ def measure_soak(browser, base: str, url: str, live: list[str], args) -> list[di
     time.sleep(1)
     final = page.evaluate("window.__dashboard.stats.readings")
     samples[-1]["readings_final"], samples[-1]["sent_final"] = final, feeder.sent
+    samples[-1]["interruptions"] = feeder.interruptions
     return samples
 
 
@@ -342,6 +353,7 @@ def main() -> int:
                 f"{(last['readings'] - samples[0]['readings']) / max(1, flushes):.0f} readings per DOM flush "
                 f"({flushes / max(1.0, last['t']):.1f} flushes/s)",
             ),
+            ("database interruptions during the load", str(last["interruptions"])),
             (
                 "page kept up",
                 f"{kept:.4f} of the readings sent ({last['readings_final']:,} / {last['sent_final']:,})",
