@@ -615,10 +615,36 @@ function sortedAlerts() {
   return [...state.alerts.values()].sort((a, b) => key(b).localeCompare(key(a)));
 }
 
+// The feed's <li>s are kept by alert and version and reused: a flush that brings one new alert creates one
+// element and moves the others, rather than re-creating all 200 (no garbage DOM at five alerts a second).
+const feedItems = new Map(); // `${alert_id}|${status}|${updated_at}` -> <li>
 function renderFeed() {
   const alerts = sortedAlerts();
   while (state.alerts.size > FEED_MAX * 2) state.alerts.delete(alerts.pop().alert_id);
-  $("#feed").innerHTML = alerts.slice(0, FEED_MAX).map((a) => alertItem(a, true)).join("");
+  const shown = alerts.slice(0, FEED_MAX);
+  const keep = new Map();
+  const nodes = shown.map((a) => {
+    const key = `${a.alert_id}|${a.status}|${a.updated_at || a.last_seen}`;
+    let li = feedItems.get(key);
+    if (!li) {
+      const holder = document.createElement("ul");
+      holder.innerHTML = alertItem(a, true);
+      li = holder.firstChild;
+    }
+    keep.set(key, li);
+    return li;
+  });
+  feedItems.clear();
+  keep.forEach((li, key) => feedItems.set(key, li));
+  // Reconcile in place: new alerts are inserted before the ones already shown, which stay where they are (a
+  // moved element would replay its "new" flash); what fell off the end is removed.
+  const feed = $("#feed");
+  let cursor = feed.firstChild;
+  for (const li of nodes) {
+    if (li === cursor) { cursor = cursor.nextSibling; continue; }
+    feed.insertBefore(li, cursor);
+  }
+  while (cursor) { const next = cursor.nextSibling; cursor.remove(); cursor = next; }
   alerts.forEach((a) => { a.fresh = false; });
   $("#feed-count").textContent = `${alerts.filter((a) => a.status === "open").length} open`;
   if (state.selected) renderPanelAlerts();
