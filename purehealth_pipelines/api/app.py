@@ -302,7 +302,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         database.open()
         missing = [
             p
-            for p in ("maharashtra_districts.geojson", "uPlot.iife.min.js")
+            for p in ("maharashtra_districts.map.geojson", "uPlot.iife.min.js")
             if not (config.static_dir / "vendor" / p).exists()
         ]
         if missing:

@@ -74,8 +74,20 @@ function makeProjection(bbox) {
   applyView();
 }
 
+// Path data in tenths of a map unit (~100 m), built with plain string concatenation: this runs for every
+// vertex on the first paint's critical path.
 function ringsPath(rings) {
-  return rings.map((ring) => "M" + ring.map(([lon, lat]) => projection.xy(lon, lat).map((v) => v.toFixed(1)).join(",")).join("L") + "Z").join("");
+  let d = "";
+  for (const ring of rings) {
+    let command = "M";
+    for (const [lon, lat] of ring) {
+      const [x, y] = projection.xy(lon, lat);
+      d += command + Math.round(x * 10) / 10 + "," + Math.round(y * 10) / 10;
+      command = "L";
+    }
+    d += "Z";
+  }
+  return d;
 }
 
 function drawDistricts(collection) {
@@ -838,7 +850,7 @@ function nextPaint() {
 
 async function start() {
   setupMapInput();
-  const districtsReq = getJSON("/static/vendor/maharashtra_districts.geojson")
+  const districtsReq = getJSON("/static/vendor/maharashtra_districts.map.geojson")
     .then((d) => { performance.mark("districts"); return d; });
   const stationsReq = getJSON("/api/stations").then((b) => { performance.mark("stations"); return b; });
   stationsReq.catch(() => {}); // handled below; not an unhandled rejection while districts load

@@ -6,7 +6,7 @@ const API = "purehealth-api-v1";
 const SHELL_FILES = [
   "/", "/static/app.js", "/static/app.css", "/static/favicon.svg",
   "/static/vendor/uPlot.iife.min.js", "/static/vendor/uPlot.min.css",
-  "/static/vendor/maharashtra_districts.geojson",
+  "/static/vendor/maharashtra_districts.map.geojson",
 ];
 
 self.addEventListener("install", (event) => {
