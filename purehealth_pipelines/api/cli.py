@@ -33,6 +33,17 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ticket_ttl(text: str) -> int:
+    from purehealth_pipelines.live.tickets import MAX_TTL_S
+
+    value = int(text)
+    if not 0 < value <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(
+            f"a ticket lives 1..{MAX_TTL_S} s (it only has to open a connection)"
+        )
+    return value
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     api = commands.add_parser(
         "api",
@@ -55,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     api.add_argument(
         "--ticket-ttl",
-        type=int,
+        type=_ticket_ttl,
         default=60,
         help=(
             "seconds a page's broadcaster ticket stays valid for opening its connection (default 60, at most"
