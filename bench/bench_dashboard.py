@@ -158,7 +158,8 @@ class Feeder:
 
     def __init__(self, url: str, stations: list[str], rate: int) -> None:
         self.url, self.stations, self.rate = url, stations, rate
-        self.sent = 0
+        self.made = 0  # readings generated (the schedule: rate x elapsed)
+        self.sent = 0  # readings whose NOTIFY went through
         self.alerts = 0
         self.interruptions = 0
         self.epoch = datetime.now(UTC)
@@ -183,24 +184,25 @@ class Feeder:
             while not self.stop.is_set():
                 due = int((time.monotonic() - start) * self.rate)
                 notices = []
-                while self.sent < due:
-                    station = self.stations[self.sent % len(self.stations)]
+                while self.made < due:
+                    station = self.stations[self.made % len(self.stations)]
                     message = {
                         "type": "reading",
                         "station_id": station,
                         # Each reading its own instant (the page de-duplicates by station and time).
-                        "ts": (self.epoch + timedelta(microseconds=self.sent * 997)).isoformat(),
-                        "values": {"do_mg_l": 6 + (self.sent % 100) / 100, "ph": 7.2},
-                        "seq": self.sent,
+                        "ts": (self.epoch + timedelta(microseconds=self.made * 997)).isoformat(),
+                        "values": {"do_mg_l": 6 + (self.made % 100) / 100, "ph": 7.2},
+                        "seq": self.made,
                     }
                     notices.append(f"{station}\t{json.dumps(message, separators=(',', ':'))}")
-                    self.sent += 1
+                    self.made += 1
                 if notices:
                     payloads = "\x1e".join(seal(secret, READINGS_CHANNEL, c) for c in _chunk_notices(notices))
                     conn.execute(
                         f"SELECT pg_notify('{READINGS_CHANNEL}', p) FROM string_to_table(%s, E'\\x1e') AS p",
                         (payloads,),
                     )
+                    self.sent += len(notices)  # only what PostgreSQL took (a restart loses the batch)
                 if time.monotonic() - start >= (self.alerts + 1) / ALERTS_PER_S:
                     self.alerts += 1
                     stamp = datetime.now(UTC)
