@@ -24,7 +24,9 @@ executable_path, headless) opens the page, which goes live with a ticket from /a
    first sample after 60 s to the end (the alert feed, bounded at 200 items, is full by then too), and so is
    the DOM node count's.
 Exit status 1 if the first-paint p90 (first visit) exceeds 1 s, the heap grows more than 25 % after warm-up,
-the DOM more than 10 %, or the page took in less than 99 % of the readings sent.
+the DOM more than 10 %, or the page took in less than 99 % of the readings sent (unless PostgreSQL was
+restarted under the run: a NOTIFY sent while the broadcaster re-LISTENs never reaches it; pages get those
+readings back through `replay`, which this feeder, writing no rows, cannot serve).
 """
 
 from __future__ import annotations
@@ -374,8 +376,12 @@ def main() -> int:
             failures.append("heap grew")
         if nodes_growth > NODES_GROWTH_LIMIT:
             failures.append("DOM grew")
-        if kept < 0.99:
+        if kept < 0.99 and not last["interruptions"]:
             failures.append("page fell behind")
+        elif (
+            kept < 0.99
+        ):  # NOTIFYs sent while the broadcaster re-LISTENed are lost to the live path by design
+            rows.append(("note", "readings missed around database restarts are not held against the page"))
     load_after = os.getloadavg()
     rows.append(
         (
