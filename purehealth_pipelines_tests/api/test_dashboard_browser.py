@@ -333,15 +333,23 @@ def _zoom_checks(page) -> None:
     page.mouse.click(after["x"], after["y"])
     expect(page.locator("#panel")).to_have_attribute("data-station", LIVE)
     assert page.locator("#picker").is_hidden()
-    # A drag pans (and selects nothing): the station moves with the pointer.
+    # A drag pans (and selects nothing): the station moves with the pointer, here to the map's centre...
+    box = page.locator("#stations-layer").bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#panel-close").click()
     page.mouse.move(after["x"], after["y"])
     page.mouse.down()
-    page.mouse.move(after["x"] - 60, after["y"] - 30, steps=6)
+    page.mouse.move(*centre, steps=8)
     page.mouse.up()
     page.wait_for_timeout(100)
     moved = page.evaluate(f"window.__dashboard.markerAt('{LIVE}')")
-    assert abs(moved["x"] - (after["x"] - 60)) < 3 and abs(moved["y"] - (after["y"] - 30)) < 3, moved
+    assert abs(moved["x"] - centre[0]) < 3 and abs(moved["y"] - centre[1]) < 3, (moved, centre)
+    assert page.locator("#panel").is_hidden()
+    # ...where the keyboard's crosshair is: Enter on the focused map opens that station.
+    page.locator("#map-pane").focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#panel")).to_have_attribute("data-station", LIVE)
+    expect(page.locator("#panel")).to_be_visible()
     print(f"zoomed to {_zoom(page):.1f}x; {len(page.evaluate('window.__dashboard.labels'))} labels drawn")
 
 

@@ -62,6 +62,7 @@ const view = { x0: 0, y0: 0, w: 1, h: 1, k: 1 }; // the visible part of the map,
 let base = null; // the whole map's box in map units
 let canvas = null;
 let drawQueued = false;
+let keyboardAim = false; // the map is being driven from the keyboard: show the crosshair Enter picks under
 
 function makeProjection(bbox) {
   const [minLon, minLat, maxLon, maxLat] = bbox;
@@ -139,7 +140,7 @@ function buildMarkers() {
   }
   const approx = features.filter((f) => f.geometry && f.properties.location_approximate).length;
   $("#map-note").textContent = `${state.markers.size} stations on the map (${approx} at approximate locations, drawn faded)` +
-    (unplaced ? `; ${unplaced} without a known location` : "") + ". Zoom: wheel, pinch, +/− or the keyboard.";
+    (unplaced ? `; ${unplaced} without a known location` : "") + ". Zoom: wheel, pinch, +/− or the keyboard (Enter opens the station under the crosshair).";
 }
 
 function drawStations() {
@@ -198,6 +199,15 @@ function drawMarkers() {
   ctx.setLineDash([]);
   state.stats.markersDrawn = visible.length;
   state.labels = view.k >= LABEL_ZOOM ? drawLabels(ctx, visible, cssW) : [];
+  if (keyboardAim && document.activeElement === $("#map-pane")) {
+    ctx.strokeStyle = "#0f6ea8";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.arc(cssW / 2, cssH / 2, 12, 0, 2 * Math.PI);
+    ctx.moveTo(cssW / 2 - 18, cssH / 2); ctx.lineTo(cssW / 2 + 18, cssH / 2);
+    ctx.moveTo(cssW / 2, cssH / 2 - 18); ctx.lineTo(cssW / 2, cssH / 2 + 18);
+    ctx.stroke();
+  }
   state.stats.canvasDraws += 1;
 }
 
@@ -365,11 +375,24 @@ function setupMapInput() {
       0: resetView, ArrowLeft: () => panBy(-0.1, 0), ArrowRight: () => panBy(0.1, 0),
       ArrowUp: () => panBy(0, -0.1), ArrowDown: () => panBy(0, 0.1),
     };
-    const action = actions[event.key];
-    if (!action || event.target.closest("#picker")) return;
+    if (event.key === "Escape") { $("#picker").hidden = true; $("#map-pane").focus(); return; }
+    if (event.target !== $("#map-pane")) return; // keys on the zoom buttons or the picker are theirs
+    // Keyboard picking: a crosshair marks the view's centre; Enter opens the station under it (or the list).
+    const box = canvas.getBoundingClientRect();
+    const pickCentre = () => {
+      pick(box.left + box.width / 2, box.top + box.height / 2);
+      const first = $("#picker button");
+      if (!$("#picker").hidden && first) first.focus();
+    };
+    const action = event.key === "Enter" ? pickCentre : actions[event.key];
+    if (!action) return;
     event.preventDefault();
+    keyboardAim = true;
     action();
+    queueDraw();
   });
+  $("#map-pane").addEventListener("blur", () => { if (keyboardAim) queueDraw(); });
+  pane.addEventListener("pointerdown", () => { keyboardAim = false; });
   $("#zoom-in").addEventListener("click", () => zoomBy(1.5));
   $("#zoom-out").addEventListener("click", () => zoomBy(1 / 1.5));
   $("#zoom-reset").addEventListener("click", resetView);
