@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 log = logging.getLogger("purehealth_pipelines.api")
@@ -16,15 +15,11 @@ def _api(args: argparse.Namespace) -> int:
     from purehealth_pipelines.api.app import ApiConfig, create_app
     from purehealth_pipelines.api.db import ReadOnlyViolation, analyst_url
 
-    tokens = [t for t in (args.ws_token or []) if t]
-    tokens += [t for t in os.environ.get("PUREHEALTH_WS_TOKENS", "").split(",") if t]
-    secret = args.ws_secret or os.environ.get("PUREHEALTH_WS_SECRET") or None
     config = ApiConfig(
         database_url=args.url or analyst_url(),
         statement_timeout_ms=args.statement_timeout_ms,
         ws_url=None if args.ws_url == "none" else args.ws_url,
-        ws_tokens=tuple(tokens),
-        ws_secret=secret.encode() if secret else None,
+        ticket_ttl_s=args.ticket_ttl,
     )
     print(
         f"Dashboard: http://{args.host}:{args.port}/   API docs: http://{args.host}:{args.port}/docs",
@@ -36,6 +31,17 @@ def _api(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _ticket_ttl(text: str) -> int:
+    from purehealth_pipelines.live.tickets import MAX_TTL_S
+
+    value = int(text)
+    if not 0 < value <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(
+            f"a ticket lives 1..{MAX_TTL_S} s (it only has to open a connection)"
+        )
+    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -64,10 +70,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="the broadcaster as browsers reach it ({host} = the page's host; 'none' = no live updates)",
     )
     api.add_argument(
-        "--ws-token", action="append", help="a broadcaster token handed to the page (or PUREHEALTH_WS_TOKENS)"
-    )
-    api.add_argument(
-        "--ws-secret",
-        help="the broadcaster's --secret: the page gets a signed 12 h token (PUREHEALTH_WS_SECRET)",
+        "--ticket-ttl",
+        type=_ticket_ttl,
+        default=60,
+        help=(
+            "seconds a page's broadcaster ticket stays valid for opening its connection (default 60, at most"
+            " 900). Tickets are minted per page load from ops.ws_ticket_keys, single-use and subscribe-only;"
+            " the broadcaster's operator tokens are never given to browsers"
+        ),
     )
     api.set_defaults(handler=_api)
