@@ -60,7 +60,7 @@ def analyst_password() -> str:
 
 
 def alert_api_password() -> str:
-    """Password of the `alert_api` login (the API's writer for alert actions; `PUREHEALTH_ALERT_API_PASSWORD`)."""
+    """Password of the `alert_api` login: the API writer for alert actions (PUREHEALTH_ALERT_API_PASSWORD)."""
     return os.environ.get("PUREHEALTH_ALERT_API_PASSWORD", "alert_api")
 
 
