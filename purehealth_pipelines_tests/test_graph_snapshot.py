@@ -11,6 +11,8 @@ regenerate it and commit it with the change:
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +127,19 @@ def test_the_snapshot_notices_a_renamed_asset_key() -> None:
     changed = describe_graph(renamed)
     assert set(changed["assets"]) - set(original["assets"]) == {"core/readings_renamed"}
     assert _dump(changed) != _dump(original)
+
+
+def test_the_code_location_loads_the_way_dagster_loads_it() -> None:
+    """`dagster definitions validate` on workspace.yaml, as `dagster dev` and the daemon load the location
+    (it refuses, for instance, a module with two Definitions objects at module scope)."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root,
+        env={**os.environ, "DAGSTER_HOME": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr
