@@ -45,7 +45,7 @@ demo: migrate dashboard-assets  ## set everything up, run the whole pipeline on 
 	fi
 
 api: migrate dashboard-assets  ## the read API and dashboard on http://127.0.0.1:8080 (docs at /docs)
-	$(BIN)/purehealth api --host 127.0.0.1 --port 8080 --ws-token "$${PUREHEALTH_DEMO_WS_TOKEN:-demo-token}"
+	$(BIN)/purehealth api --host 127.0.0.1 --port 8080
 
 ui: install  ## start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -88,3 +88,32 @@ def dashboard_url() -> str:
 def dagster_url() -> str:
     """Base URL of the Dagster UI that run-failure messages link to (`PUREHEALTH_DAGSTER_URL`)."""
     return os.environ.get("PUREHEALTH_DAGSTER_URL", "http://127.0.0.1:3000")
+
+
+def ingest_database_url() -> str:
+    """The HTTP ingest's writer login (`PUREHEALTH_INGEST_DATABASE_URL`, default: the warehouse URL).
+
+    Whatever login this is, the ingest sessions `SET ROLE purehealth_ingest` (migration 1100), so the
+    login must be a member of that role (the warehouse owner is; a deployment creates e.g.
+    `CREATE ROLE ingest LOGIN PASSWORD '…' IN ROLE purehealth_ingest`). The read API keeps the analyst.
+    """
+    return os.environ.get("PUREHEALTH_INGEST_DATABASE_URL") or warehouse_url()
+
+
+def ingest_pool_size() -> int:
+    """Writer connections of the HTTP ingest (`PUREHEALTH_INGEST_POOL_SIZE`, default 2: one per core here)."""
+    return int(os.environ.get("PUREHEALTH_INGEST_POOL_SIZE", "2"))
+
+
+def ingest_rate_per_s() -> float:
+    """Per-sensor sustained ingest rate in messages/s (`PUREHEALTH_INGEST_RATE`, default 5).
+
+    A field sensor reports every few seconds to minutes; 5/s leaves room for catching up on a backlog.
+    """
+    return float(os.environ.get("PUREHEALTH_INGEST_RATE", "5"))
+
+
+def ingest_burst() -> float:
+    """Per-sensor token-bucket size in messages (`PUREHEALTH_INGEST_BURST`, default 1000): one full batch
+    of a backlog upload passes at once, then the sensor is held to the sustained rate."""
+    return float(os.environ.get("PUREHEALTH_INGEST_BURST", "1000"))

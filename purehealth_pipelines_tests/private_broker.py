@@ -35,19 +35,36 @@ def env_for(directory: Path, port: int) -> dict[str, str]:
     }
 
 
-def start(directory: Path, port: int) -> dict[str, str]:
-    """Write the config (Debian-like main file allowing anonymous + our conf.d refusing it), start."""
-    auth = directory / "auth"
+def start(directory: Path, port: int, tls_port: int | None = None, auth: bool = True) -> dict[str, str]:
+    """Write the config (Debian-like main file allowing anonymous + our conf.d refusing it), start.
+
+    With `tls_port`, also the field's TLS listener, with the self-signed certificate that services.sh
+    generates (`tls-files`, in `<directory>/auth/tls`; clients pin `ca.crt` there). `auth=False` leaves the
+    password/ACL lines out (anonymous allowed, no ACL): the "auth off" baseline of bench/bench_mqtt_auth.py.
+    """
+    auth_dir = directory / "auth"
     (directory / "conf.d").mkdir(parents=True, exist_ok=True)
     env = env_for(directory, port)
     subprocess.run(["bash", str(SERVICES), "auth-files"], env={**os.environ, **env}, check=True, timeout=30)
+    tls = ""
+    if tls_port is not None:
+        subprocess.run(
+            ["bash", str(SERVICES), "tls-files"], env={**os.environ, **env}, check=True, timeout=60
+        )
+        tls_dir = auth_dir / "tls"
+        tls = f"listener {tls_port} 127.0.0.1\ncertfile {tls_dir}/server.crt\nkeyfile {tls_dir}/server.key\n"
     (directory / "mosquitto.conf").write_text(
         f"pid_file {directory}/mosquitto.pid\npersistence true\npersistence_location {directory}/\n"
         f"listener {port} 127.0.0.1\nallow_anonymous true\ninclude_dir {directory}/conf.d\n"
     )
     (directory / "conf.d" / "purehealth.conf").write_text(
         "set_tcp_nodelay true\nmax_inflight_messages 0\nmax_queued_messages 1000000\nmax_queued_bytes 0\n"
-        f"allow_anonymous false\npassword_file {auth}/passwd\nacl_file {auth}/acl\n"
+        + (
+            f"allow_anonymous false\npassword_file {auth_dir}/passwd\nacl_file {auth_dir}/acl\n"
+            if auth
+            else ""
+        )
+        + tls
     )
     for path in [directory, *directory.rglob("*")]:
         shutil.chown(path, "mosquitto", "mosquitto")

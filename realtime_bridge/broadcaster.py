@@ -1,5 +1,8 @@
 """WebSocket broadcaster: committed readings, alerts and forecasts to authenticated clients.
 
+Clients authenticate with an operator token (`--token`, or one signed with `--secret`) or, browsers, with a
+single-use, short-lived, subscribe-only ticket minted by the read API (purehealth_pipelines/live/tickets.py).
+
 Inputs (PostgreSQL LISTEN, so only committed data is ever pushed — NOTIFY is delivered at COMMIT):
 Every payload is sealed with an HMAC by its writer and verified here (purehealth_pipelines/live/channels.py:
 any role can NOTIFY any channel, the read-only analyst included); what does not verify is counted in
@@ -46,6 +49,7 @@ from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Request, Response, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from purehealth_pipelines.live import tickets
 from purehealth_pipelines.live.channels import (
     EVENTS_CHANNEL,
     READINGS_CHANNEL,
@@ -61,6 +65,14 @@ REPLAY_TYPES = ("reading", "alert", "forecast")  # what a reconnecting client ca
 CLOSE_TOO_SLOW = 4008  # application close code: "you fell too far behind"
 CLOSE_BAD_REQUEST = 4400
 DIRECT_WRITE_LIMIT = 32 * 1024  # websockets' default write_limit (the transport's high-water mark)
+# What a client may ask, by the scope of its credential. Operator tokens may do everything; a browser ticket
+# (live/tickets.py) may read: subscribe, list stations, replay what it missed.
+OPERATOR_SCOPE = "operator"
+SCOPE_ACTIONS = {
+    OPERATOR_SCOPE: frozenset({"subscribe", "unsubscribe", "stations", "replay"}),
+    tickets.SCOPE_SUBSCRIBE: frozenset({"subscribe", "unsubscribe", "stations", "replay"}),
+}
+TICKET_KEYS_RELOAD_S = 5.0  # at most this often, an unknown ticket key id makes the keys be re-read
 
 
 def sign_token(secret: bytes, client: str, expires_at: int) -> str:
@@ -112,6 +124,7 @@ class Client:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False
     sent_frames: int = 0
+    scope: str = OPERATOR_SCOPE
 
 
 class Broadcaster:
@@ -133,6 +146,11 @@ class Broadcaster:
             "notifications_refused_total": 0,
         }
         self.counters["station_health_total"] = 0
+        self.counters["tickets_accepted_total"] = 0
+        self.counters["tickets_refused_total"] = 0
+        self.ticket_keys: dict[int, bytes] = {}
+        self.ticket_keys_read_at = -TICKET_KEYS_RELOAD_S
+        self.ticket_nonces = tickets.NonceLedger()
         self.notify_secret: bytes | None = None
         self.listening = False
         self.ready = asyncio.Event()
@@ -326,6 +344,7 @@ class Broadcaster:
                     self.config.database_url, autocommit=True, application_name="purehealth-broadcaster"
                 ) as conn:
                     self.notify_secret = await asyncio.to_thread(self._load_secret)
+                    await self.reload_ticket_keys(conn)
                     await conn.execute(f"LISTEN {READINGS_CHANNEL}")
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     self.listening = True
@@ -503,7 +522,34 @@ class Broadcaster:
         )
 
     # --- WebSocket side -----------------------------------------------------------------------------------
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def reload_ticket_keys(self, conn: psycopg.AsyncConnection | None = None) -> None:
+        """Re-read ops.ws_ticket_keys (at start, and when a ticket names a key id not seen yet)."""
+        self.ticket_keys_read_at = time.monotonic()
+        try:
+            if conn is not None:
+                self.ticket_keys = await tickets.load_keys_async(conn)
+                return
+            async with await psycopg.AsyncConnection.connect(
+                self.config.database_url, autocommit=True
+            ) as fresh:
+                self.ticket_keys = await tickets.load_keys_async(fresh)
+        except psycopg.Error as exc:
+            log.warning("could not read ops.ws_ticket_keys (%s): browser tickets are refused meanwhile", exc)
+
+    async def check_ticket(self, ticket: str) -> tickets.Ticket:
+        """The ticket if it verifies and was not used before; TicketError (with the reason) otherwise."""
+        fields = tickets.parse(ticket)[0]
+        if (
+            fields.key_id not in self.ticket_keys
+            and time.monotonic() - self.ticket_keys_read_at > TICKET_KEYS_RELOAD_S
+        ):
+            await self.reload_ticket_keys()  # a rotated-in key
+        now = time.time()
+        verified = tickets.verify(ticket, self.ticket_keys, now)
+        self.ticket_nonces.claim(verified, now)
+        return verified
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path)
         if path.path == "/health":
             body = {"listening": self.listening, "clients": len(self.clients), **self.counters}
@@ -520,7 +566,19 @@ class Broadcaster:
         header = request.headers.get("Authorization", "")
         if not token and header.lower().startswith("bearer "):
             token = header[7:].strip()
-        name = check_token(token, self.config.tokens, self.config.secret, time.time()) if token else None
+        scope = OPERATOR_SCOPE
+        if token and tickets.is_ticket(token):
+            try:
+                ticket = await self.check_ticket(token)
+            except tickets.TicketError as exc:
+                self.counters["tickets_refused_total"] += 1
+                self.counters["auth_refused_total"] += 1
+                log.info("refused WebSocket ticket from %s: %s", connection.remote_address, exc)
+                return connection.respond(HTTPStatus.UNAUTHORIZED, f"ticket refused: {exc}\n")
+            self.counters["tickets_accepted_total"] += 1
+            name, scope = f"ticket:{ticket.nonce[:6]}", ticket.scope
+        else:
+            name = check_token(token, self.config.tokens, self.config.secret, time.time()) if token else None
         if name is None:
             self.counters["auth_refused_total"] += 1
             log.info(
@@ -530,6 +588,7 @@ class Broadcaster:
             )
             return connection.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required\n")
         connection.purehealth_client = name  # type: ignore[attr-defined]
+        connection.purehealth_scope = scope  # type: ignore[attr-defined]
         return None
 
     async def handler(self, ws: ServerConnection) -> None:
@@ -537,7 +596,11 @@ class Broadcaster:
             sock = ws.transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_bytes)
-        client = Client(ws=ws, name=getattr(ws, "purehealth_client", "?"))
+        client = Client(
+            ws=ws,
+            name=getattr(ws, "purehealth_client", "?"),
+            scope=getattr(ws, "purehealth_scope", OPERATOR_SCOPE),
+        )
         stations_param = (parse_qs(urlsplit(ws.request.path).query).get("stations") or [""])[0]
         requested = [] if stations_param in ("", "*") else [s for s in stations_param.split(",") if s]
         unknown = await self.unknown_stations(requested) if requested else []
@@ -592,6 +655,16 @@ class Broadcaster:
             action = request["action"]
         except (ValueError, KeyError, TypeError):
             await client.ws.send(json.dumps({"type": "error", "error": "send JSON {action: subscribe|...}"}))
+            return
+        if (
+            action not in SCOPE_ACTIONS.get(client.scope, frozenset())
+            and action in SCOPE_ACTIONS[OPERATOR_SCOPE]
+        ):
+            await client.ws.send(
+                json.dumps(
+                    {"type": "error", "error": f"{action!r} is not allowed with a {client.scope} ticket"}
+                )
+            )
             return
         if action in ("subscribe", "unsubscribe"):
             stations = request.get("stations")

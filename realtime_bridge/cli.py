@@ -56,8 +56,11 @@ def _broadcast(args: argparse.Namespace) -> int:
     tokens += [t for t in os.environ.get("PUREHEALTH_WS_TOKENS", "").split(",") if t]
     secret = args.secret or os.environ.get("PUREHEALTH_WS_SECRET") or None
     if not tokens and not secret:
-        print("error: give --token (repeatable), PUREHEALTH_WS_TOKENS or a signing --secret", file=sys.stderr)
-        return 2
+        print(
+            "broadcast: no operator --token/--secret: only browser tickets (minted by `purehealth api`) are"
+            " accepted",
+            file=sys.stderr,
+        )
     config = BroadcasterConfig(
         database_url=args.url or settings.warehouse_url(),
         host=args.host,
@@ -196,7 +199,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="WebSocket broadcaster of committed readings, alerts and forecasts",
         description=(
             "Serve ws://HOST:PORT/. Clients authenticate with ?token=... or 'Authorization: Bearer ...'"
-            " (a configured token, or one signed with --secret), subscribe to stations, and receive JSON"
+            " (an operator token, one signed with --secret, or a short-lived subscribe-only browser ticket"
+            " minted by the read API from ops.ws_ticket_keys), subscribe to stations, and receive JSON"
             " frames (arrays of {type: reading|alert|forecast}). Readings come from the bridge via"
             " PostgreSQL NOTIFY after commit; alerts/forecasts from NOTIFY on channel purehealth_events."
         ),
@@ -204,7 +208,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(broadcast, mqtt=False)
     broadcast.add_argument("--host", default="127.0.0.1")
     broadcast.add_argument("--port", type=int, default=8765)
-    broadcast.add_argument("--token", action="append", help="an accepted client token (repeatable)")
+    broadcast.add_argument(
+        "--token",
+        action="append",
+        help="an accepted operator token (repeatable; for tools and developers, never handed to browsers)",
+    )
     broadcast.add_argument("--secret", help="HMAC secret for signed tokens (see realtime_bridge/README.md)")
     broadcast.add_argument("--window-ms", type=float, default=25.0, help="frame batching window per client")
     broadcast.add_argument(

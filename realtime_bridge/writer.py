@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg import sql
 
 from purehealth_pipelines.live.channels import (
     MAX_PAYLOAD_BYTES,
@@ -107,16 +108,17 @@ SELECT s.pos FROM bridge_staging_messages s
  ORDER BY s.pos
 """
 # DISTINCT ON: the same redelivered message twice in one batch is still one dead letter. The source is a
-# literal so that the partial index of migration 0202 applies.
-_REDELIVERED_DEAD_LETTERS_SQL = f"""
+# literal so that the partial index of migration 0202 ('mqtt') / 1100 ('http') applies.
+_REDELIVERED_DEAD_LETTERS_TEMPLATE = """
 INSERT INTO ops.dead_letters (source, origin, payload, reason, details)
 SELECT DISTINCT ON (u.origin, u.payload, u.reason)
-       '{DEAD_LETTER_SOURCE}', u.origin, u.payload, u.reason, u.details::jsonb
+       '{source}', u.origin, u.payload, u.reason, u.details::jsonb
   FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(origin, payload, reason, details)
  WHERE NOT EXISTS (SELECT 1 FROM ops.dead_letters d
-                    WHERE d.source = '{DEAD_LETTER_SOURCE}' AND d.origin = u.origin
+                    WHERE d.source = '{source}' AND d.origin = u.origin
                       AND md5(d.payload) = md5(u.payload) AND d.reason = u.reason AND d.payload = u.payload)
 """
+_SAFE_SOURCE = re.compile(r"[a-z_]{1,32}")
 _HEALTH_SQL = """
 INSERT INTO ops.sensor_health AS h
        (station_id, status, reported_status, last_seen, last_reading_ts, last_heartbeat_at,
@@ -179,6 +181,9 @@ class BatchResult:
     heartbeats: int = 0
     dead_letters: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    messages_new: int = 0  # accepted readings messages new to raw.sensor_messages (the rest: redeliveries)
+    new_positions: list[int] | None = None  # which of the batch's accepted messages were new (None = all)
+    conflicts: list[Inbound] = field(default_factory=list)  # dead-lettered as conflicting_duplicate
 
 
 def load_catalog(conn: psycopg.Connection, topic_prefix: str = TOPIC_PREFIX) -> Catalog:
@@ -251,8 +256,21 @@ class BatchWriter:
         notify: bool = True,
         max_future: timedelta = timedelta(minutes=5),
         topic_prefix: str = TOPIC_PREFIX,
+        dead_letter_source: str = DEAD_LETTER_SOURCE,
+        session_role: str | None = None,
+        application_name: str = "purehealth-bridge",
     ) -> None:
+        """`dead_letter_source` / `session_role` / `application_name` let the HTTP ingest
+        (purehealth_pipelines/api/ingest.py) reuse this writer: its dead letters say 'http', and its sessions
+        `SET ROLE` to a narrower role than the login's.
+        """
+        if not _SAFE_SOURCE.fullmatch(dead_letter_source):
+            raise ValueError(f"dead-letter source {dead_letter_source!r}: lower-case letters and '_' only")
         self.url = url
+        self.dead_letter_source = dead_letter_source
+        self.session_role = session_role
+        self.application_name = application_name
+        self._redelivered_sql = _REDELIVERED_DEAD_LETTERS_TEMPLATE.format(source=dead_letter_source)
         self.topic_prefix = topic_prefix
         self.notify = notify
         self.max_future = max_future
@@ -262,7 +280,9 @@ class BatchWriter:
 
     def connect(self) -> None:
         self.close()
-        conn = psycopg.connect(self.url, application_name="purehealth-bridge", connect_timeout=5)
+        conn = psycopg.connect(self.url, application_name=self.application_name, connect_timeout=5)
+        if self.session_role:
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.session_role)))
         # Bound every bridge transaction: the Dagster sensor's high-water mark relies on no transaction
         # holding ingested_at = now() open for long (see purehealth_pipelines/live/sensor.py).
         conn.execute("SET statement_timeout = '60s'")
@@ -379,6 +399,7 @@ class BatchWriter:
         try:
             with conn.cursor() as cur:
                 inserted, conflicts, notify_payload = 0, [], prepared.notify_payload
+                new_positions: list[int] | None = []
                 if prepared.copy_text:
                     inserted, conflicts, new_positions = self._insert_messages(cur, prepared)
                     if new_positions is not None and prepared.notices:
@@ -405,6 +426,9 @@ class BatchWriter:
             raise
         # Counted only after COMMIT: a failed attempt is retried with the same prepared batch.
         result.rows_inserted = inserted
+        result.messages_new = len(prepared.lines) if new_positions is None else len(new_positions)
+        result.new_positions = new_positions
+        result.conflicts = [prepared.sources[pos] for pos in conflicts]
         if conflicts:
             result.readings -= len(conflicts)
             result.dead_letters += len(conflicts)
@@ -438,8 +462,7 @@ class BatchWriter:
         conflicts = [row[0] for row in cur.fetchall()]
         return sum(readings for _, readings in new), conflicts, [pos for pos, _ in new]
 
-    @staticmethod
-    def _insert_dead_letters(cur: psycopg.Cursor, dead: list[tuple[Inbound, Rejection]]) -> None:
+    def _insert_dead_letters(self, cur: psycopg.Cursor, dead: list[tuple[Inbound, Rejection]]) -> None:
         """COPY the batch's dead letters; a redelivered (DUP) message's only if not recorded already.
 
         Why: a crash between COMMIT and PUBACK makes the broker resend the message with DUP set; without
@@ -462,12 +485,10 @@ class BatchWriter:
                 "COPY ops.dead_letters (source, origin, payload, reason, details) FROM STDIN"
             ) as copy:
                 for row in fresh:
-                    copy.write_row((DEAD_LETTER_SOURCE, *row))
+                    copy.write_row((self.dead_letter_source, *row))
         redelivered = [row[:4] for row in rows if row[4]]
         if redelivered:
-            cur.execute(
-                _REDELIVERED_DEAD_LETTERS_SQL, [list(column) for column in zip(*redelivered, strict=True)]
-            )
+            cur.execute(self._redelivered_sql, [list(column) for column in zip(*redelivered, strict=True)])
 
     @staticmethod
     def _upsert_health(cur: psycopg.Cursor, health: dict[str, _Health]) -> None:

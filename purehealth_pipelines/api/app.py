@@ -38,11 +38,12 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from purehealth_pipelines.api import alert_actions, queries
+from purehealth_pipelines.api import alert_actions, ingest, queries
+from purehealth_pipelines.api.assets import CachingStaticFiles
 from purehealth_pipelines.api.db import Database
+from purehealth_pipelines.live import tickets
 
 log = logging.getLogger("purehealth_pipelines.api")
 
@@ -51,7 +52,7 @@ MAX_WINDOW = {"raw": timedelta(days=31), "hourly": timedelta(days=400), "daily":
 DEFAULT_WINDOW = {"raw": timedelta(days=1), "hourly": timedelta(days=7), "daily": timedelta(days=365)}
 SERIES_LIMIT_DEFAULT, SERIES_LIMIT_MAX = 50_000, 200_000
 ALERTS_LIMIT_MAX = 1_000
-LIVE_TOKEN_TTL_S = 12 * 3600
+TICKET_KEYS_REFRESH_S = 60.0  # a rotated ticket key is used within a minute
 
 
 @dataclass
@@ -61,8 +62,8 @@ class ApiConfig:
     # Where browsers reach the WebSocket broadcaster. "{host}" is replaced by the host the page was loaded
     # from, so one setting serves 127.0.0.1 and a LAN address alike. None = no live updates.
     ws_url: str | None = "ws://{host}:8765/"
-    ws_tokens: tuple[str, ...] = ()
-    ws_secret: bytes | None = None
+    # Each page load gets a fresh subscribe-only ticket for the broadcaster (live/tickets.py), never a token.
+    ticket_ttl_s: int = tickets.DEFAULT_TTL_S
     static_dir: Path = STATIC_DIR
     pool_size: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
@@ -268,8 +269,11 @@ class Parameter(BaseModel):
 
 class LiveConfig(BaseModel):
     ws_url: str | None = Field(description="the WebSocket broadcaster for this page; null = no live updates")
-    token: str | None
-    expires_at: int | None = Field(description="Unix time a signed token expires; null for a static token")
+    ticket: str | None = Field(
+        description="a fresh single-use, subscribe-only ticket: connect with ws_url?token=<ticket> before it"
+        " expires (it is checked when the connection opens); ask again for every new connection"
+    )
+    expires_at: int | None = Field(description="Unix time the ticket expires")
 
 
 class Health(BaseModel):
@@ -289,6 +293,8 @@ Format = Annotated[Literal["json", "csv"], Query(description="json (default) or 
 
 def create_app(config: ApiConfig) -> FastAPI:
     """The app; the pool opens (and proves the login read-only) when the ASGI server starts it."""
+    if not 0 < config.ticket_ttl_s <= tickets.MAX_TTL_S:
+        raise ValueError(f"ticket_ttl_s must be 1..{tickets.MAX_TTL_S} s, not {config.ticket_ttl_s}")
     database = Database(
         config.database_url, statement_timeout_ms=config.statement_timeout_ms, max_size=config.pool_size
     )
@@ -298,7 +304,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         database.open()
         missing = [
             p
-            for p in ("maharashtra_districts.geojson", "uPlot.iife.min.js")
+            for p in ("maharashtra_districts.map.geojson", "uPlot.iife.min.js")
             if not (config.static_dir / "vendor" / p).exists()
         ]
         if missing:
@@ -565,28 +571,36 @@ def create_app(config: ApiConfig) -> FastAPI:
         with database.connection() as conn:
             return _json(queries.parameters(conn))
 
+    ticket_keys: dict[str, Any] = {"keys": {}, "read_at": float("-inf")}
+
+    def newest_ticket_key() -> tuple[int, bytes]:
+        """The newest ops.ws_ticket_keys row, re-read at most every TICKET_KEYS_REFRESH_S."""
+        if time.monotonic() - ticket_keys["read_at"] > TICKET_KEYS_REFRESH_S:
+            with database.connection() as conn:
+                ticket_keys["keys"] = tickets.load_keys(conn)
+            ticket_keys["read_at"] = time.monotonic()
+        key_id = max(ticket_keys["keys"])
+        return key_id, ticket_keys["keys"][key_id]
+
     @app.get(
         "/api/live",
         response_model=LiveConfig,
+        responses={503: {"model": ErrorBody, "description": "the ticket keys are not readable"}},
         tags=["live"],
-        summary="Where this page's browser finds the WebSocket broadcaster, and a token for it",
+        summary="Where this page's browser finds the WebSocket broadcaster, and a fresh ticket for it",
     )
     def get_live(request: Request) -> Response:
-        from realtime_bridge.broadcaster import sign_token
-
-        if not config.ws_url or not (config.ws_secret or config.ws_tokens):
-            return _json({"ws_url": None, "token": None, "expires_at": None})
+        no_store = {"Cache-Control": "no-store"}  # a ticket is for one page load: never cached
+        if not config.ws_url:
+            return _json({"ws_url": None, "ticket": None, "expires_at": None}, headers=no_store)
         url = config.ws_url.replace("{host}", request.url.hostname or "127.0.0.1")
-        if config.ws_secret:
-            expires = int(time.time()) + LIVE_TOKEN_TTL_S
-            return _json(
-                {
-                    "ws_url": url,
-                    "token": sign_token(config.ws_secret, "dashboard", expires),
-                    "expires_at": expires,
-                }
-            )
-        return _json({"ws_url": url, "token": config.ws_tokens[0], "expires_at": None})
+        try:
+            key_id, key = newest_ticket_key()
+        except (LookupError, psycopg.errors.InsufficientPrivilege) as exc:
+            log.warning("cannot mint broadcaster tickets: %s", exc)
+            return _json({"error": f"live updates unavailable: {exc}"}, 503, headers=no_store)
+        ticket, expires = tickets.mint(key_id, key, time.time(), config.ticket_ttl_s)
+        return _json({"ws_url": url, "ticket": ticket, "expires_at": expires}, headers=no_store)
 
     @app.get(
         "/api/health", response_model=Health, tags=["live"], summary="Database reachable, role read-only"
@@ -626,7 +640,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
         )
 
-    app.mount("/static", StaticFiles(directory=config.static_dir), name="static")
+    app.mount("/static", CachingStaticFiles(directory=config.static_dir), name="static")
 
     @app.exception_handler(404)
     async def _not_found(request: Request, exc: Exception) -> Response:
@@ -639,4 +653,5 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def _not_allowed(request: Request, exc: Exception) -> Response:
         return _json({"error": f"{request.method} is not allowed: this API is read-only"}, 405)
 
+    ingest.mount(app, config)  # POST /ingest/v1/... (sensor ingest; its own writer pool): api/ingest.py
     return app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 log = logging.getLogger("purehealth_pipelines.api")
@@ -16,15 +15,11 @@ def _api(args: argparse.Namespace) -> int:
     from purehealth_pipelines.api.app import ApiConfig, create_app
     from purehealth_pipelines.api.db import ReadOnlyViolation, analyst_url
 
-    tokens = [t for t in (args.ws_token or []) if t]
-    tokens += [t for t in os.environ.get("PUREHEALTH_WS_TOKENS", "").split(",") if t]
-    secret = args.ws_secret or os.environ.get("PUREHEALTH_WS_SECRET") or None
     config = ApiConfig(
         database_url=args.url or analyst_url(),
         statement_timeout_ms=args.statement_timeout_ms,
         ws_url=None if args.ws_url == "none" else args.ws_url,
-        ws_tokens=tuple(tokens),
-        ws_secret=secret.encode() if secret else None,
+        ticket_ttl_s=args.ticket_ttl,
     )
     print(
         f"Dashboard: http://{args.host}:{args.port}/   API docs: http://{args.host}:{args.port}/docs",
@@ -38,6 +33,17 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ticket_ttl(text: str) -> int:
+    from purehealth_pipelines.live.tickets import MAX_TTL_S
+
+    value = int(text)
+    if not 0 < value <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(
+            f"a ticket lives 1..{MAX_TTL_S} s (it only has to open a connection)"
+        )
+    return value
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     api = commands.add_parser(
         "api",
@@ -46,7 +52,12 @@ def register(commands: argparse._SubParsersAction) -> None:
             "Serve GET /api/stations (GeoJSON), /api/stations/{id}/series|forecasts|wqi, /api/alerts (each"
             " also as CSV), the OpenAPI docs at /docs and the dashboard at /. Reads the warehouse only as the"
             " read-only analyst login (PUREHEALTH_API_DATABASE_URL, default: PUREHEALTH_WAREHOUSE_URL with"
-            " user analyst) and refuses to start through a login that can write."
+            " user analyst) and refuses to start through a login that can write. Sensors POST readings"
+            " to /ingest/v1/stations/{id}/readings[/batch] with their credential as bearer token"
+            " (docs/devices.md);"
+            " those land through a separate writer pool on PUREHEALTH_INGEST_DATABASE_URL (default: the"
+            " warehouse URL) as role purehealth_ingest, tuned by PUREHEALTH_INGEST_RATE (msg/s per sensor,"
+            " default 5), PUREHEALTH_INGEST_BURST (default 1000) and PUREHEALTH_INGEST_POOL_SIZE (default 2)."
         ),
     )
     api.add_argument("--host", default="127.0.0.1")
@@ -59,10 +70,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="the broadcaster as browsers reach it ({host} = the page's host; 'none' = no live updates)",
     )
     api.add_argument(
-        "--ws-token", action="append", help="a broadcaster token handed to the page (or PUREHEALTH_WS_TOKENS)"
-    )
-    api.add_argument(
-        "--ws-secret",
-        help="the broadcaster's --secret: the page gets a signed 12 h token (PUREHEALTH_WS_SECRET)",
+        "--ticket-ttl",
+        type=_ticket_ttl,
+        default=60,
+        help=(
+            "seconds a page's broadcaster ticket stays valid for opening its connection (default 60, at most"
+            " 900). Tickets are minted per page load from ops.ws_ticket_keys, single-use and subscribe-only;"
+            " the broadcaster's operator tokens are never given to browsers"
+        ),
     )
     api.set_defaults(handler=_api)

@@ -2,7 +2,8 @@
 
 Why the analyst login and not the pipeline's writer: the API faces people and the network; whatever a bug
 or a crafted parameter makes it run, the database itself refuses writes (the role has SELECT on ref, core
-and mart only, and `default_transaction_read_only`), and cannot read ops (the NOTIFY sealing key) or raw.
+and mart only, and `default_transaction_read_only`), and cannot read raw or ops (the NOTIFY sealing key)
+— bar ops.ws_ticket_keys, which signs the dashboard's read-only WebSocket tickets (live/tickets.py).
 On top of the role's own 60 s, each API session sets a shorter `statement_timeout` so a slow query frees its
 pool slot quickly; the endpoints bound their windows and row counts as well (app.py).
 """

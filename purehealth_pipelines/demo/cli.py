@@ -364,15 +364,20 @@ def serve(args: argparse.Namespace) -> int:
             "--faults",
         ],
     ]
-    # The read API and the dashboard (issue 14), reading as the analyst; its page connects to the broadcaster.
-    commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT), "--ws-token", DEMO_WS_TOKEN])
+    # The read API and the dashboard, reading as the analyst; its page connects to the broadcaster with a
+    # per-load ticket (live/tickets.py). DEMO_WS_TOKEN is the developers' operator token: printed below for
+    # tools (websocat, scripts), never handed to the page.
+    commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT)])
     # Alert delivery (issue 15): drains ops.alert_outbox to the subscribers (`purehealth alerts subscribe`).
     commands.append([*purehealth.split(), "notify"])
     # Each child leads its own process group, so stopping one stops everything it started.
     processes = [
         subprocess.Popen(cmd, start_new_session=True, cwd=settings.project_root()) for cmd in commands
     ]
-    print(f"Live readings, alerts, forecasts: ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*")
+    print(
+        f"Live readings, alerts, forecasts (developers' operator token): "
+        f"ws://127.0.0.1:8765/?token={DEMO_WS_TOKEN}&stations=*"
+    )
     print("Bridge health and counters: http://127.0.0.1:9108/health, http://127.0.0.1:9108/metrics")
     print(
         f"Dashboard: http://127.0.0.1:{DEMO_API_PORT}/  (read API docs: http://127.0.0.1:{DEMO_API_PORT}/docs)"

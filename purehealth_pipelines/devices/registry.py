@@ -118,13 +118,18 @@ def list_devices(url: str, include_revoked: bool = False) -> list[DeviceRow]:
 
 
 def active_device(conn: psycopg.Connection, username: str) -> DeviceRow | None:
-    """The active credential with this username (the HTTP ingest's token look-up)."""
-    row = conn.execute(
+    """The active credential with this username."""
+    return active_devices(conn, [username]).get(username)
+
+
+def active_devices(conn: psycopg.Connection, usernames: list[str]) -> dict[str, DeviceRow]:
+    """The active credentials among `usernames`, by username (the HTTP ingest checks a group at once)."""
+    rows = conn.execute(
         "SELECT username, station_id, sensor_id, secret_hash, created_at, revoked_at FROM ops.devices "
-        "WHERE username = %s AND revoked_at IS NULL",
-        (username,),
-    ).fetchone()
-    return DeviceRow(*row) if row else None
+        "WHERE username = ANY(%s) AND revoked_at IS NULL",
+        (usernames,),
+    ).fetchall()
+    return {row[0]: DeviceRow(*row) for row in rows}
 
 
 def sync(url: str) -> bool:

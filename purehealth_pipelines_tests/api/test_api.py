@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from purehealth_pipelines.api.app import ApiConfig, create_app
 from purehealth_pipelines.api.db import ReadOnlyViolation
+from purehealth_pipelines.live import tickets
 from purehealth_pipelines.stations.registry import load_registry
 from purehealth_pipelines_tests.api.conftest import LAB, LIVE, Seeded
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def client(seeded: Seeded) -> TestClient:
-    app = create_app(ApiConfig(database_url=seeded.analyst_url, ws_tokens=("tok-1",)))
+    app = create_app(ApiConfig(database_url=seeded.analyst_url))
     with TestClient(app) as test_client:
         yield test_client
 
@@ -100,7 +101,7 @@ def test_series_raw_hourly_daily_with_qc_and_csv(client, openapi, seeded: Seeded
     assert float(rows[0]["mean"]) == pytest.approx(hourly["series"]["ph"]["mean"][0])
 
 
-def test_forecasts_wqi_alerts_parameters_live(client, openapi) -> None:
+def test_forecasts_wqi_alerts_parameters_live(client, openapi, seeded: Seeded) -> None:
     forecasts = client.get(f"/api/stations/{LIVE}/forecasts").json()
     assert_matches_schema(openapi, "/api/stations/{station_id}/forecasts", forecasts)
     horizons = forecasts["forecasts"]["do_mg_l"]["horizons"]
@@ -117,9 +118,19 @@ def test_forecasts_wqi_alerts_parameters_live(client, openapi) -> None:
     csv_alerts = client.get("/api/alerts", params={"status": "all", "format": "csv"}).text.splitlines()
     assert csv_alerts[0].startswith("alert_id,station_id") and len(csv_alerts) == 3
     assert {p["code"] for p in client.get("/api/parameters").json()} >= {"do_mg_l", "ph"}
-    live = client.get("/api/live").json()
+    response = client.get("/api/live")
+    live = response.json()
     assert_matches_schema(openapi, "/api/live", live)
-    assert live == {"ws_url": "ws://testserver:8765/", "token": "tok-1", "expires_at": None}
+    assert response.headers["cache-control"] == "no-store"
+    assert live["ws_url"] == "ws://testserver:8765/" and set(live) == {"ws_url", "ticket", "expires_at"}
+    # A fresh subscribe-only ticket per load, signed by the warehouse's ticket key (read here as the writer).
+    with psycopg.connect(seeded.url) as conn:
+        keys = tickets.load_keys(conn)
+    now = time.time()
+    ticket = tickets.verify(live["ticket"], keys, now)
+    assert ticket.scope == "subscribe" and ticket.expires_at == live["expires_at"]
+    assert now < live["expires_at"] <= now + tickets.DEFAULT_TTL_S + 1
+    assert client.get("/api/live").json()["ticket"] != live["ticket"]
 
 
 @pytest.mark.parametrize(

@@ -124,9 +124,7 @@ def stack(module_warehouse_url: str, mqtt_broker, tmp_path_factory) -> Iterator[
     broadcaster = Broadcaster(module_warehouse_url, free_port(), logs / "broadcaster.log")
     broadcaster.start()
     api = ApiServer(
-        ApiConfig(
-            database_url=seeded.analyst_url, ws_url=f"ws://127.0.0.1:{broadcaster.port}/", ws_tokens=(TOKEN,)
-        ),
+        ApiConfig(database_url=seeded.analyst_url, ws_url=f"ws://127.0.0.1:{broadcaster.port}/"),
         free_port(),
     )
     api.start()
@@ -176,10 +174,13 @@ def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url:
         located = page.evaluate(
             "fetch('/api/stations').then(r => r.json()).then(b => b.features.filter(f => f.geometry).length)"
         )
-        assert page.locator("#stations circle").count() == located > 150
+        assert page.evaluate("window.__dashboard.markers.size") == located > 150
+        assert page.evaluate("window.__dashboard.stats.markersDrawn") == located  # one canvas, all in view
         assert page.locator("#districts path").count() == 36
         expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
         print(f"first map paint {paint_s * 1000:.0f} ms with {located} stations")
+        # The page went live with a per-load ticket: the broadcaster's operator token is nowhere in it.
+        _assert_no_operator_token(page, base)
 
         # 1b. The link alert messages carry (alerts/routing.py station_page) opens that station's panel.
         linked = context.new_page()
@@ -189,7 +190,8 @@ def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url:
 
         # 2. Clicking a station draws its charts from the API (with the forecast band ahead of the readings).
         # Pune's stations are a few km apart: a click there offers the nearby ones to pick from.
-        page.locator(f"#stations circle[data-station='{LIVE}']").click(force=True)
+        at = page.evaluate(f"window.__dashboard.markerAt('{LIVE}')")
+        page.mouse.click(at["x"], at["y"])
         if page.locator("#picker").is_visible():
             page.locator(f"#picker button[data-station='{LIVE}']").click()
         expect(page.locator("#panel")).to_have_attribute("data-station", LIVE)
@@ -236,6 +238,11 @@ def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url:
         assert page.locator("#p-wqi-chart canvas").count() == 1  # live chart redraws leave the WQI chart
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
 
+        # 4b. Zoom (buttons, keyboard, wheel, drag) keeps the markers usable; names appear when zoomed in.
+        _zoom_checks(page)
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-zoomed.png"))
+        page.keyboard.press("0")
+
         # 5. Kill -9 the broadcaster, publish while it is down, restart it: the page reconnects and catches
         #    up, every reading exactly once.
         before = page.evaluate("window.__dashboard.stats.readings")
@@ -263,7 +270,10 @@ def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url:
         mobile.goto(base + "/")
         mobile.wait_for_selector("body[data-ready='1']", timeout=15_000)
         assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
-        assert mobile.locator("#stations circle").count() == located
+        assert mobile.evaluate("window.__dashboard.markers.size") == located
+        _pinch_zoom(phone, mobile)
+        mobile.evaluate("window.scrollTo(0, 0)")
+        mobile.locator("#zoom-reset").click()
         mobile.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=True)
         phone.close()
 
@@ -275,7 +285,7 @@ def test_the_dashboard_live_in_a_real_browser(stack: dict, module_warehouse_url:
         stack["api"].stop()
         page.reload()
         page.wait_for_selector("body[data-ready='1']", timeout=15_000)
-        assert page.locator("#stations circle").count() == located
+        assert page.evaluate("window.__dashboard.markers.size") == located
         expect(page.locator("#offline-banner")).to_be_visible()
         assert "Showing data from" in page.locator("#offline-banner").inner_text()
         assert page.locator("#feed li").count() >= 2
@@ -289,3 +299,96 @@ def _landed(url: str, station: str, since: datetime) -> int:
         return conn.execute(
             "SELECT count(*) FROM raw.sensor_messages WHERE station_id = %s AND ts >= %s", (station, since)
         ).fetchone()[0]
+
+
+def _zoom(page) -> float:
+    return float(page.locator("#map-pane").get_attribute("data-zoom"))
+
+
+def _zoom_checks(page) -> None:
+    """+/- buttons, keys, the wheel about the pointer, a drag to pan; zoomed in, one click = one station."""
+    from playwright.sync_api import expect
+
+    page.locator("#panel-close").click()
+    assert _zoom(page) == 1.0
+    page.locator("#zoom-in").click()
+    expect_zoom = 1.5
+    wait_for(lambda: abs(_zoom(page) - expect_zoom) < 0.01, 5, what="+ button zoomed")
+    page.locator("#map-pane").focus()
+    page.keyboard.press("+")
+    wait_for(lambda: abs(_zoom(page) - 2.25) < 0.01, 5, what="+ key zoomed")
+    page.keyboard.press("-")
+    wait_for(lambda: abs(_zoom(page) - 1.5) < 0.01, 5, what="- key zoomed out")
+    page.keyboard.press("0")
+    wait_for(lambda: _zoom(page) == 1.0, 5, what="0 reset the view")
+    # The wheel zooms about the pointer: the map point under it stays under it. (A mouse event's position is
+    # whole pixels, so the marker, a fraction of a pixel off the pointer, drifts by that fraction times k.)
+    at = page.evaluate(f"window.__dashboard.markerAt('{LIVE}')")
+    mouse = (round(at["x"]), round(at["y"]))
+    page.mouse.move(*mouse)
+    for _ in range(12):
+        page.mouse.wheel(0, -400)
+        page.wait_for_timeout(50)
+    wait_for(lambda: _zoom(page) >= 20, 5, what="wheel zoomed in")
+    page.wait_for_timeout(100)
+    k = _zoom(page)
+    after = page.evaluate(f"window.__dashboard.markerAt('{LIVE}')")
+    expected = (mouse[0] + (at["x"] - mouse[0]) * k, mouse[1] + (at["y"] - mouse[1]) * k)
+    assert abs(after["x"] - expected[0]) < 2 and abs(after["y"] - expected[1]) < 2, (at, after, k)
+    # Zoomed in: names are drawn beside markers, and a click picks the one station (no list to choose from).
+    assert LIVE in page.evaluate("window.__dashboard.labels")
+    page.mouse.click(after["x"], after["y"])
+    expect(page.locator("#panel")).to_have_attribute("data-station", LIVE)
+    assert page.locator("#picker").is_hidden()
+    # A drag pans (and selects nothing): the station moves with the pointer, here to the map's centre...
+    box = page.locator("#stations-layer").bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#panel-close").click()
+    page.mouse.move(after["x"], after["y"])
+    page.mouse.down()
+    page.mouse.move(*centre, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(100)
+    moved = page.evaluate(f"window.__dashboard.markerAt('{LIVE}')")
+    assert abs(moved["x"] - centre[0]) < 3 and abs(moved["y"] - centre[1]) < 3, (moved, centre)
+    assert page.locator("#panel").is_hidden()
+    # ...where the keyboard's crosshair is: Enter on the focused map opens that station.
+    page.locator("#map-pane").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel")).to_have_attribute("data-station", LIVE)
+    expect(page.locator("#panel")).to_be_visible()
+    print(f"zoomed to {_zoom(page):.1f}x; {len(page.evaluate('window.__dashboard.labels'))} labels drawn")
+
+
+def _pinch_zoom(context, page) -> None:
+    """Two fingers moving apart over the map zoom it in (touch events through the DevTools protocol)."""
+    box = page.locator("#stations-layer").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp = context.new_cdp_session(page)
+
+    def touch(kind: str, spread: float) -> None:
+        points = (
+            []
+            if kind == "touchEnd"
+            else [{"x": cx - spread, "y": cy, "id": 1}, {"x": cx + spread, "y": cy, "id": 2}]
+        )
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    before = _zoom(page)
+    touch("touchStart", 20)
+    for spread in range(25, 100, 5):
+        touch("touchMove", spread)
+    touch("touchEnd", 0)
+    wait_for(lambda: _zoom(page) >= before * 3, 5, what="pinch zoomed in")
+
+
+def _assert_no_operator_token(page, base: str) -> None:
+    """Neither the page, its script, its storage nor /api/live carries the broadcaster's operator token."""
+    import urllib.request
+
+    texts = [page.content(), page.evaluate("JSON.stringify(localStorage)")]
+    for path in ("/", "/static/app.js", "/api/live"):
+        with urllib.request.urlopen(base + path, timeout=5) as response:
+            texts.append(response.read().decode())
+    assert all(TOKEN not in text for text in texts)
+    assert '"ticket":"t1.' in texts[-1].replace(" ", "")

@@ -1,12 +1,12 @@
 // Service worker: the dashboard's offline support. The page shell and its bundled libraries are served from
 // the cache when the network or the server is gone (a reload still shows the page), and every API GET is
 // network-first with the last good answer kept as the fallback, so the page reopens with the last data it had.
-const SHELL = "purehealth-shell-v1";
+const SHELL = "purehealth-shell-v2";
 const API = "purehealth-api-v1";
 const SHELL_FILES = [
   "/", "/static/app.js", "/static/app.css", "/static/favicon.svg",
   "/static/vendor/uPlot.iife.min.js", "/static/vendor/uPlot.min.css",
-  "/static/vendor/maharashtra_districts.geojson",
+  "/static/vendor/maharashtra_districts.map.geojson",
 ];
 
 self.addEventListener("install", (event) => {
