@@ -3,10 +3,11 @@
 Why this shape (ARCHITECTURE §5): a Dagster partition is a time window; re-running or backfilling it must
 replace what was there, never duplicate it, and a failure half-way must leave the previous rows untouched.
 So each write is one transaction: lock the window, delete it, bulk-load the new rows with COPY (the fastest
-path into a hypertable), commit. Any error rolls the whole thing back. On TimescaleDB Community a window older than the compression
-horizon lies in compressed chunks: the write makes them writable in the same transaction first (see
-warehouse.compression; nothing happens on the Apache edition). Identifiers are quoted with
-`psycopg.sql` and values are bound parameters: nothing is built from partition keys by string formatting.
+path into a hypertable), commit. Any error rolls the whole thing back. On TimescaleDB Community a window
+older than the compression horizon lies in compressed chunks: the write makes them writable in the same
+transaction first (see warehouse.compression; nothing happens on the Apache edition). Identifiers are
+quoted with `psycopg.sql` and values are bound parameters: nothing is built from partition keys by string
+formatting.
 """
 
 from __future__ import annotations
