@@ -11,6 +11,16 @@ together without the extension's triggers and background jobs acting half-way, s
 `timescaledb_pre_restore()` before and `timescaledb_post_restore()` after (Timescale's documented procedure),
 into a database whose TimescaleDB version is the dump's. The Dagster database is a plain pg_dump/pg_restore.
 
+Compressed chunks (TimescaleDB Community) and a TimescaleDB bug: 2.19.x stores a batch column that is all
+NULL with its "NULL" compression, which dumps as the text `Bg==` and which the type's input function cannot
+read back ("function … returned NULL"; timescale/timescaledb#8893, fixed upstream by #8153). So
+the compressed chunks' data is restored by this module instead of by pg_restore: the rest of the archive goes
+through pg_restore (`-L` with those entries left out), then each compressed chunk's COPY data is streamed
+from the archive with every `Bg==` field sent as NULL — how TimescaleDB stores an all-NULL batch column
+without that compression, and how it reads it back. That is exact unless the column has a "missing value"
+(added later with a non-NULL default) on that chunk, where NULL would read back as the default: such a column
+stops the restore with the reason instead. `Bg==` cannot be real compressed data (one header byte, no body).
+
 Restores never overwrite: the target database must not exist (it is created) or be empty; otherwise the
 restore stops before touching anything, with the reason. Passwords go to pg_dump/pg_restore through the
 environment (PGPASSWORD), never on a command line other users can read with `ps`.
@@ -23,6 +33,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +54,10 @@ _NAME = re.compile(r"^(?P<kind>warehouse|dagster)-(?P<database>.+)-(?P<stamp>\d{
 # chunk schemas are counted through the hypertables themselves.
 COUNTED_SCHEMAS = {"warehouse": ("ref", "raw", "core", "mart", "ml", "ops"), "dagster": ("public",)}
 WAREHOUSE_GROUP_ROLES = ("purehealth_writer", "purehealth_analyst")
+NULL_COMPRESSED_FIELD = "Bg=="  # COMPRESSION_ALGORITHM_NULL's only byte (6), base64 as COPY text writes it
+_COMPRESSED_DATA_ENTRY = re.compile(
+    r"^\d+; \d+ \d+ TABLE DATA _timescaledb_internal (?P<table>compress_hyper_\d+_\d+_chunk) ", re.MULTILINE
+)
 
 
 class BackupError(RuntimeError):
@@ -98,6 +113,23 @@ def backups_to_prune(names: Iterable[str], keep: int) -> list[str]:
 def compare_counts(dumped: dict[str, int], restored: dict[str, int]) -> dict[str, tuple[int, int | None]]:
     """Tables whose restored row count differs from the dump's manifest (None: table missing)."""
     return {t: (n, restored.get(t)) for t, n in dumped.items() if restored.get(t) != n}
+
+
+def split_compressed_data_entries(toc: str) -> tuple[str, list[str]]:
+    """`pg_restore -l` output -> (the list with compressed chunks' TABLE DATA commented out, those lines)."""
+    lines = toc.splitlines()
+    excluded = [line for line in lines if _COMPRESSED_DATA_ENTRY.match(line)]
+    kept = [f";{line}" if _COMPRESSED_DATA_ENTRY.match(line) else line for line in lines]
+    return "\n".join(kept) + "\n", excluded
+
+
+def null_compressed_as_null(line: str) -> tuple[str, list[int]]:
+    """One COPY text data line with every `Bg==` field as `\\N`; also the positions replaced."""
+    fields = line.rstrip("\n").split("\t")
+    replaced = [i for i, f in enumerate(fields) if f == NULL_COMPRESSED_FIELD]
+    for i in replaced:
+        fields[i] = "\\N"
+    return "\t".join(fields) + "\n", replaced
 
 
 def dagster_storage_url(dagster_home: Path | None = None) -> str:
@@ -249,11 +281,67 @@ def _prepare_target(url: str) -> None:
         )
 
 
-def restore(dump: Path, target_url: str) -> RestoreResult:
-    """Restore one backup into `target_url` (created if missing, refused if not empty); verify its counts."""
+def _run(args: list[str], url: str, what: str) -> str:
+    done = subprocess.run(args, env=_libpq_env(url), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BackupError(f"{what} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _restore_compressed_data(dump: Path, target_url: str, entry: str, work: Path) -> int:
+    """Stream one compressed chunk's COPY data from the archive into the target, `Bg==` as NULL (see top)."""
+    single = work / "entry.list"
+    single.write_text(entry + "\n")
+    args = [_tool("pg_restore"), "--data-only", f"-L{single}", "--file=-", str(dump)]
+    process = subprocess.Popen(args, env=_libpq_env(target_url), stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = iter(process.stdout)
+    header = next((line for line in lines if line.startswith("COPY ") and "FROM stdin;" in line), None)
+    rows, nulled = 0, set()
+    with psycopg.connect(target_url) as conn, conn.cursor() as cur:
+        if header is not None:
+            statement = header.rstrip().removesuffix("FROM stdin;") + "FROM STDIN"
+            columns = [c.strip().strip('"') for c in header.split("(", 1)[1].split(")", 1)[0].split(",")]
+            with cur.copy(statement) as copy:
+                for line in lines:
+                    if line.rstrip("\n") == "\\.":
+                        break
+                    fixed, replaced = null_compressed_as_null(line)
+                    nulled.update(columns[i] for i in replaced)
+                    copy.write(fixed)
+                    rows += 1
+        for _ in lines:  # the script's trailer
+            pass
+        if process.wait() != 0:
+            raise BackupError(f"pg_restore could not read {entry!r} from {dump.name}")
+        table = _COMPRESSED_DATA_ENTRY.match(entry)["table"]
+        with_default = cur.execute(
+            """SELECT a.attname FROM _timescaledb_catalog.chunk c
+                 JOIN _timescaledb_catalog.chunk cc ON cc.id = c.compressed_chunk_id
+                 JOIN pg_attribute a ON a.attrelid = format('%%I.%%I', c.schema_name, c.table_name)::regclass
+                WHERE cc.table_name = %s AND a.atthasmissing AND a.attname = ANY(%s)""",
+            (table, sorted(nulled)),
+        ).fetchall()
+        if with_default:  # raising inside the connection block rolls this chunk's data back
+            raise BackupError(
+                f"{table}: all-NULL batches of {[r[0] for r in with_default]} cannot be restored exactly by"
+                " this TimescaleDB version (columns added later with a default): restore on TimescaleDB with"
+                " the fix (timescale/timescaledb#8153), or decompress those chunks before the backup"
+            )
+    return rows
+
+
+def restore(dump: Path, target_url: str, *, work_dir: Path | None = None) -> RestoreResult:
+    """Restore one backup into `target_url` (created if missing, refused if not empty); verify its counts.
+
+    A failure after the target database was created leaves it partly restored: drop it before retrying
+    (the message says which step failed; the backup file is never changed).
+    """
     began = datetime.now(UTC)
     manifest = read_manifest(dump)
     kind: Kind = manifest["kind"]
+    toc = _run([_tool("pg_restore"), "--list", str(dump)], target_url, f"reading {dump.name}")
+    toc_without_compressed, compressed_entries = split_compressed_data_entries(toc)
     _prepare_target(target_url)
     if kind == "warehouse":
         with psycopg.connect(target_url, autocommit=True) as conn:
@@ -265,9 +353,8 @@ def restore(dump: Path, target_url: str) -> RestoreResult:
                     f"{dump.name} was dumped with TimescaleDB {manifest['timescaledb_version']}; this server"
                     f" offers {available[0] if available else 'none'}: restore on a server with that version"
                 )
-            for (
-                role
-            ) in WAREHOUSE_GROUP_ROLES:  # cluster-wide roles a dump's GRANTs name (as 0001 creates them)
+            # Cluster-wide group roles the dump's GRANTs name, created as migration 0001 does.
+            for role in WAREHOUSE_GROUP_ROLES:
                 conn.execute(
                     sql.SQL(
                         "DO $$ BEGIN CREATE ROLE {} NOLOGIN;"
@@ -276,25 +363,30 @@ def restore(dump: Path, target_url: str) -> RestoreResult:
                 )
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             conn.execute("SELECT timescaledb_pre_restore()")
-    try:
-        done = subprocess.run(
-            [
-                _tool("pg_restore"),
-                "--exit-on-error",
-                "--single-transaction",
-                f"--dbname={_database(target_url)}",
-                str(dump),
-            ],
-            env=_libpq_env(target_url),
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        if kind == "warehouse":
-            with psycopg.connect(target_url, autocommit=True) as conn:
-                conn.execute("SELECT timescaledb_post_restore()")
-    if done.returncode != 0:
-        raise BackupError(f"pg_restore of {dump.name} failed: {done.stderr.strip()}")
+    database = _database(target_url)
+    with tempfile.TemporaryDirectory(prefix="purehealth-restore-") as tmp:
+        work = Path(work_dir or tmp)
+        listing = work / "restore.list"
+        listing.write_text(toc_without_compressed)
+        try:
+            _run(
+                [
+                    _tool("pg_restore"),
+                    "--exit-on-error",
+                    "--single-transaction",
+                    f"-L{listing}",
+                    f"--dbname={database}",
+                    str(dump),
+                ],
+                target_url,
+                f"pg_restore of {dump.name}",
+            )
+            for entry in compressed_entries:
+                _restore_compressed_data(dump, target_url, entry, work)
+        finally:
+            if kind == "warehouse":
+                with psycopg.connect(target_url, autocommit=True) as conn:
+                    conn.execute("SELECT timescaledb_post_restore()")
     with psycopg.connect(target_url) as conn:
         restored = table_counts(conn, kind)
     dumped = manifest["tables"]
