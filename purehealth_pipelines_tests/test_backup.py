@@ -22,10 +22,10 @@ from purehealth_pipelines.warehouse.backup import (
     BackupError,
     backup,
     backups_to_prune,
-    null_compressed_as_null,
-    split_compressed_data_entries,
     compare_counts,
+    null_compressed_as_null,
     restore,
+    split_compressed_data_entries,
     table_counts,
 )
 from purehealth_pipelines.warehouse.migrate import migrate, timescaledb_license
