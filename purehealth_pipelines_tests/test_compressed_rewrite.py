@@ -125,19 +125,28 @@ def test_plain_delete_over_compressed_chunks_hits_the_limit(community_url: str) 
         conn.execute("DELETE FROM core.readings WHERE ts >= %s AND ts < %s", (start, end))
 
 
+# (strategy, window start, days): a window inside a chunk, and one covering a whole 7-day chunk (`auto` then
+# decompresses that chunk; core.readings' chunks start on Thursdays, 2024-01-04 is one).
+CASES = {
+    "lift_limit": (OLD + 6 * WEEK, 2),
+    "decompress": (OLD + 9 * WEEK, 2),
+    "auto": (datetime(2024, 1, 4, tzinfo=UTC) + 12 * WEEK, 7),
+}
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_writer_rewrites_compressed_window_and_policy_can_recompress(
     community_url: str, strategy: str
 ) -> None:
-    start = OLD + (6 if strategy == "lift_limit" else 9) * WEEK
-    end = start + timedelta(days=2)
+    start, days = CASES[strategy]
+    end = start + timedelta(days=days)
     with psycopg.connect(community_url, autocommit=True) as conn:
-        write_partition(conn, "core.readings", window_frame(start, 2, 1.0), start, end)
+        write_partition(conn, "core.readings", window_frame(start, days, 1.0), start, end)
     assert compress_window(community_url, start, end) >= 1
     before = stored(community_url, start, end)
 
     # A write that fails half-way (a column the table lacks) rolls back the decompression with it.
-    broken = window_frame(start, 2, 9.0).assign(no_such_column=1)
+    broken = window_frame(start, days, 9.0).assign(no_such_column=1)
     with (
         psycopg.connect(community_url, autocommit=True) as conn,
         pytest.raises(psycopg.errors.UndefinedColumn),
@@ -146,12 +155,14 @@ def test_writer_rewrites_compressed_window_and_policy_can_recompress(
     pd.testing.assert_frame_equal(stored(community_url, start, end), before)
     assert compressed_chunks(community_url, start, end) >= 1
 
-    new = window_frame(start, 2, 5.0)
+    new = window_frame(start, days, 5.0)
     results = []
     for _ in range(2):
         with psycopg.connect(community_url, autocommit=True) as conn:
             results.append(write_partition(conn, "core.readings", new, start, end, compressed=strategy))
         results.append(stored(community_url, start, end))
+        # lift_limit leaves the chunk partly compressed; decompress (and auto on a covered chunk) fully not
+        assert (compressed_chunks(community_url, start, end) > 0) == (strategy == "lift_limit")
         compress_window(community_url, start, end)  # what the compression policy does on its next run
         assert compressed_chunks(community_url, start, end) >= 1
     first, after_first, second, after_second = results
