@@ -21,11 +21,11 @@ Example:  purehealth db backup --dir /var/backups/purehealth --keep 7
 """
 
 RESTORE_EPILOG = """\
-Each FILE is restored into the database it came from (warehouse: PUREHEALTH_WAREHOUSE_URL or --url;
-Dagster: dagster.yaml or --dagster-url). The target must not exist (it is created) or be empty: a restore
-never overwrites. Warehouse dumps are restored with timescaledb_pre_restore()/timescaledb_post_restore() on a
-server with the dump's TimescaleDB version. Afterwards every table's row count is compared with the manifest;
-exit status 1 if any differs.
+Each FILE is restored into the configured database of its kind (warehouse: PUREHEALTH_WAREHOUSE_URL or
+--url; Dagster: dagster.yaml or --dagster-url; a drill restores into scratch databases with both options).
+The target must not exist (it is created) or be empty: a restore never overwrites. Warehouse dumps are
+restored with timescaledb_pre_restore()/timescaledb_post_restore() on a server with the dump's TimescaleDB
+version. Afterwards every table's row count is compared with the manifest; exit status 1 if any differs.
 
 Example (disaster recovery, services stopped):
   purehealth db restore /var/backups/purehealth/warehouse-purehealth-20261207T031500Z.dump \\
