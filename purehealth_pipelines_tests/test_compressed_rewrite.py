@@ -16,12 +16,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from purehealth_pipelines.quality.config import load_config
+from purehealth_pipelines.quality.pipeline import score_window
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.compression import DECOMPRESSION_LIMIT_GUC, STRATEGIES
 from purehealth_pipelines.warehouse.migrate import timescaledb_license
+from purehealth_pipelines.warehouse.reader import read_frame
 from purehealth_pipelines.warehouse.writer import write_partition
+from realtime_bridge.writer import copy_readings
 
 from .conftest import create_test_database, drop_test_database
+from .quality import synthetic
 
 OLD = datetime(2024, 1, 1, tzinfo=UTC)  # far older than every compression horizon (30 days for core.readings)
 WEEK = timedelta(days=7)
@@ -207,3 +212,32 @@ def test_migrations_configure_compression_and_retention_by_edition(warehouse_url
     assert ("core.readings", "source") in {(t, a) for t, a, _, o in settings if o is not None}
     assert {t for p, t in jobs if p == "policy_compression"} >= large
     assert {t for p, t in jobs if p == "policy_retention"} == {t for t, k in keep.items() if k is not None}
+
+
+def test_core_readings_asset_scores_the_same_day_twice_over_compressed_chunks(community_url: str) -> None:
+    """Issue 17's failing step: `core/readings` re-run over a day whose raw and core chunks are compressed
+    (decompression limit 50 in this database), twice — same rows both times."""
+    wh = WarehouseResource(url=community_url)
+    day, end = synthetic.DAY, synthetic.DAY + pd.Timedelta(days=1)
+    with wh.connect() as conn, conn.cursor() as cur:
+        copy_readings(cur, synthetic.sensor_frame("IOT-T-CMP", seed=5))
+    config = load_config()
+    score_window(wh, day, end, config)
+    with psycopg.connect(community_url, autocommit=True) as conn:
+        compressed = conn.execute(
+            "SELECT count(compress_chunk(c, if_not_compressed => true)) FROM"
+            " (SELECT show_chunks('core.readings') AS c"
+            "  UNION ALL SELECT show_chunks('raw.sensor_messages')) s"
+        ).fetchone()[0]
+    assert compressed >= 2
+    runs = []
+    for _ in range(2):
+        _, summary = score_window(wh, day, end, config)
+        with wh.connect() as conn:
+            runs.append(
+                read_frame(
+                    conn, "SELECT * FROM core.readings WHERE station_id = 'IOT-T-CMP' ORDER BY parameter, ts"
+                ).drop(columns=["ingested_at"])
+            )
+        assert summary.rows_written == summary.rows_replaced == len(runs[-1]) > 0
+    pd.testing.assert_frame_equal(runs[0], runs[1])
