@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    db = commands.add_parser("db", help="warehouse administration (migrations, status)")
+    db = commands.add_parser("db", help="warehouse administration (migrations, status, backup, restore)")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     migrate = db_commands.add_parser(
         "migrate", help="apply pending SQL migrations (idempotent: a second run changes nothing)"
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--url", help="warehouse URL (default: PUREHEALTH_WAREHOUSE_URL)")
     status.set_defaults(handler=_db_status)
+    importlib.import_module("purehealth_pipelines.warehouse.backup_cli").register(db_commands)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(commands)

@@ -47,7 +47,22 @@ def create_test_database(admin_url: str, *, migrated: bool) -> str:
     url = _with_dbname(admin_url, name)
     if migrated:
         migrate(url)
+        _pause_background_policies(url)
     return url
+
+
+def _pause_background_policies(url: str) -> None:
+    """On TimescaleDB Community, keep the migration's retention/compression policies but unschedule them.
+
+    Tests write at fixed dates years back: a retention policy firing mid-test would drop those rows (90 days
+    for raw.sensor_messages) and a compression policy would change chunks under the test. Tests that exercise
+    compression or retention do it explicitly (compress_chunk, apply_retention). No-op on Apache.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+            " WHERE proc_name IN ('policy_retention', 'policy_compression')"
+        )
 
 
 def drop_test_database(admin_url: str, url: str) -> None:

@@ -3,8 +3,11 @@
 Why this shape (ARCHITECTURE §5): a Dagster partition is a time window; re-running or backfilling it must
 replace what was there, never duplicate it, and a failure half-way must leave the previous rows untouched.
 So each write is one transaction: lock the window, delete it, bulk-load the new rows with COPY (the fastest
-path into a hypertable), commit. Any error rolls the whole thing back. Identifiers are quoted with
-`psycopg.sql` and values are bound parameters: nothing is built from partition keys by string formatting.
+path into a hypertable), commit. Any error rolls the whole thing back. On TimescaleDB Community a window
+older than the compression horizon lies in compressed chunks: the write makes them writable in the same
+transaction first (see warehouse.compression; nothing happens on the Apache edition). Identifiers are
+quoted with `psycopg.sql` and values are bound parameters: nothing is built from partition keys by string
+formatting.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from purehealth_pipelines.warehouse import binary_copy
+from purehealth_pipelines.warehouse.compression import DEFAULT_STRATEGY, Strategy, prepare_rewrite
 
 COPY_CHUNK_ROWS = 50_000  # serialise and send in chunks so the server ingests while Python formats the next
 
@@ -35,9 +39,11 @@ class PartitionWrite:
     rows_deleted: int
     rows_written: int
     seconds: float
+    compressed_chunks: int = 0  # compressed chunks the window overlapped (TimescaleDB Community only)
 
     def as_metadata(self) -> dict[str, Any]:
         rate = self.rows_written / self.seconds if self.seconds > 0 else 0.0
+        extra = {"compressed_chunks_rewritten": self.compressed_chunks} if self.compressed_chunks else {}
         return {
             "table": self.table,
             "rows_written": self.rows_written,
@@ -45,6 +51,7 @@ class PartitionWrite:
             "window": f"[{self.window_start.isoformat()}, {self.window_end.isoformat()})",
             "write_seconds": round(self.seconds, 3),
             "rows_per_second": round(rate, 1),
+            **extra,
         }
 
 
@@ -116,12 +123,14 @@ def write_partition(
     *,
     time_column: str = "ts",
     scope: Mapping[str, Any] | None = None,
+    compressed: Strategy = DEFAULT_STRATEGY,
 ) -> PartitionWrite:
     """Replace the rows of `table` in [window_start, window_end) (and `scope`, if given) with `frame`.
 
     `scope` narrows what is replaced when several writers share a table, e.g. `{"source": "cpcb_nwmp"}` in
     `core.readings`. Every row of `frame` must fall inside the window and match the scope, otherwise a
     re-run could not find and replace it: that is an error, raised before anything is touched.
+    `compressed` says how a window in compressed chunks is made writable (warehouse.compression).
     """
     start, end = _as_utc(window_start), _as_utc(window_end)
     if not start < end:
@@ -159,6 +168,7 @@ def write_partition(
     with conn.transaction(), conn.cursor() as cur:
         # Two writers of the same partition (a retry racing a backfill) take turns instead of interleaving.
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
+        chunks = prepare_rewrite(cur, table, start.to_pydatetime(), end.to_pydatetime(), compressed)
         cur.execute(delete, params)
         deleted = cur.rowcount
         written = copy_frame(cur, table, frame)
@@ -169,4 +179,5 @@ def write_partition(
         rows_deleted=max(deleted, 0),
         rows_written=written,
         seconds=time.perf_counter() - began,
+        compressed_chunks=len(chunks),
     )
