@@ -34,8 +34,8 @@ from _support import bench_database, report
 
 import purehealth_pipelines.definitions as location
 from purehealth_pipelines import settings
+from purehealth_pipelines.demo.cli import DEMO_WINDOWS, run_pipeline
 from purehealth_pipelines.demo.sensor_history import seed_sensor_history
-from purehealth_pipelines.demo_cli import DEMO_WINDOWS, run_pipeline
 from purehealth_pipelines.devices import broker
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.stations.registry import load_registry
