@@ -102,13 +102,14 @@ def all_healthy(state: dict | None) -> bool:
     return bool(state) and all(s["healthy"] for s in state["services"].values())
 
 
-def wait_healthy(state_dir: Path, timeout: float) -> dict | None:
+def wait_healthy(state_dir: Path, timeout: float, supervisor: subprocess.Popen) -> dict | None:
+    """Wait until every service is healthy, the supervisor exited, or `timeout`; the last state seen."""
     deadline = time.monotonic() + timeout
     state = None
     while time.monotonic() < deadline:
         with contextlib.suppress(ValueError, OSError):
             state = read_state(state_dir)
-        if all_healthy(state) or supervisor_pid(state_dir) is None:
+        if all_healthy(state) or supervisor.poll() is not None:
             return state
         time.sleep(1)
     return state
@@ -168,7 +169,7 @@ def _up(args: argparse.Namespace) -> int:
     config.save()
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     with open(state_dir / "logs" / "supervisor.log", "ab") as out:
-        subprocess.Popen(
+        supervisor = subprocess.Popen(
             [sys.executable, "-m", "purehealth_pipelines.deploy.supervisor", str(state_dir)],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -178,7 +179,7 @@ def _up(args: argparse.Namespace) -> int:
             cwd=state_dir,
         )
     print(f"supervisor started; state, logs and pid files in {state_dir}")
-    state = wait_healthy(state_dir, args.wait)
+    state = wait_healthy(state_dir, args.wait, supervisor)
     if state:
         print(format_status(state, time.time()))
     if not all_healthy(state):

@@ -43,7 +43,7 @@ def probe_grpc(target: str, timeout: int = 5) -> tuple[bool, str]:
     except Exception as exc:  # grpc raises its own error types; every failure means "not serving"
         return False, f"not serving ({exc.__class__.__name__})"
     if isinstance(loaded, SerializableErrorInfo):
-        return False, f"code location failed to load: {loaded.message.strip()[:120]}"
+        return False, "code location failed to load: " + " ".join(loaded.message.split())[:160]
     return True, f"serving, server id {server_id[:8]}"
 
 

@@ -9,6 +9,7 @@ reads `config.json` from the state folder and then, until SIGTERM:
   `purehealth deploy status` prints;
 - restarts a process that exited, after 1, 2, 4 ... 60 s (reset once it stayed up a minute);
 - restarts a service on request (`control/restart-<service>`, written by `purehealth deploy restart`);
+- fails the runs whose worker process is gone (`runs.py`), so run_retries launches them again;
 - on SIGTERM stops the services in reverse order (SIGTERM, then SIGKILL after the service's timeout) and
   every process group it ever started, so nothing is left behind.
 
@@ -26,12 +27,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from purehealth_pipelines.deploy import health
+from purehealth_pipelines.deploy import health, runs
 from purehealth_pipelines.deploy.topology import (
     DeployConfig,
     ServiceSpec,
@@ -45,6 +47,7 @@ log = logging.getLogger("purehealth_pipelines.deploy")
 LOOP_S = 0.5
 HEALTH_EVERY_S = 2.0
 STABLE_AFTER_S = 60.0  # a process up this long has recovered: its next crash restarts it after 1 s again
+RUN_CHECK_EVERY_S = 10.0  # how often STARTED runs are checked for a worker that is gone
 CODE_SERVER_READY_S = 300.0  # the daemon and webservers start once the code server serves (or after this)
 
 
@@ -143,8 +146,11 @@ class Supervisor:
         self.stop_requested = False
         self.started_at = time.time()
         self._instance = None
+        self._instance_lock = threading.Lock()  # the health probe and the run check share one instance
         self._last_health = 0.0
-        self._pool = ThreadPoolExecutor(max_workers=len(self.services))
+        self._last_run_check = time.monotonic()
+        self._run_check = None  # the Future of the run check in flight
+        self._pool = ThreadPoolExecutor(max_workers=len(self.services) + 1)
 
     # --- processes ------------------------------------------------------------------------------------
     def start(self, service: Service) -> None:
@@ -212,11 +218,12 @@ class Supervisor:
 
     # --- health ---------------------------------------------------------------------------------------
     def instance(self):
-        if self._instance is None:
-            import dagster as dg
+        with self._instance_lock:
+            if self._instance is None:
+                import dagster as dg
 
-            self._instance = dg.DagsterInstance.from_config(str(deploy_instance_dir()))
-        return self._instance
+                self._instance = dg.DagsterInstance.from_config(str(deploy_instance_dir()))
+            return self._instance
 
     def probe(self, service: Service) -> tuple[bool, str]:
         instance = None
@@ -236,6 +243,18 @@ class Supervisor:
                 log.info("%s is healthy: %s", service.spec.name, detail)
             service.healthy, service.detail = ok, detail
             service.ever_healthy |= ok
+
+    def check_runs(self) -> None:
+        try:
+            for orphan in runs.fail_orphaned_runs(self.instance()):
+                log.warning(
+                    "run %s (%s): worker pid %d is gone; marked failed for run_retries",
+                    orphan.run_id,
+                    orphan.job_name,
+                    orphan.worker_pid,
+                )
+        except Exception:  # the instance database is down: next time
+            log.exception("could not check the STARTED runs")
 
     # --- control --------------------------------------------------------------------------------------
     def handle_requests(self) -> None:
@@ -301,6 +320,10 @@ class Supervisor:
         if time.monotonic() - self._last_health >= HEALTH_EVERY_S:
             self._last_health = time.monotonic()
             self.check_health()
+        run_check_idle = self._run_check is None or self._run_check.done()
+        if run_check_idle and time.monotonic() - self._last_run_check >= RUN_CHECK_EVERY_S:
+            self._last_run_check = time.monotonic()
+            self._run_check = self._pool.submit(self.check_runs)
         self.write_state()
 
     def shutdown(self) -> None:
