@@ -48,6 +48,10 @@ LOOP_S = 0.5
 HEALTH_EVERY_S = 2.0
 STABLE_AFTER_S = 60.0  # a process up this long has recovered: its next crash restarts it after 1 s again
 RUN_CHECK_EVERY_S = 10.0  # how often STARTED runs are checked for a worker that is gone
+# A run is failed for run_retries only once the code server has served this long: the daemon's retry needs
+# the code location (its execution plan) and tries once; failing the run while the code server restarts
+# would spend the retry on "code server unreachable".
+CODE_SERVER_SETTLED_S = 15.0
 CODE_SERVER_READY_S = 300.0  # the daemon and webservers start once the code server serves (or after this)
 
 
@@ -66,6 +70,7 @@ class Service:
     detail: str = "not started"
     last_exit: int | None = None
     ever_healthy: bool = False
+    healthy_since: float | None = None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -171,6 +176,7 @@ class Supervisor:
         service.started_at = time.time()
         service.next_start_at = None
         service.healthy = service.ever_healthy = False
+        service.healthy_since = None
         service.detail = "starting"
         (self.state_dir / "pids" / f"{spec.name}.pid").write_text(f"{service.proc.pid}\n")
         log.info("started %s (pid %d)", spec.name, service.proc.pid)
@@ -241,8 +247,11 @@ class Supervisor:
                 continue
             if ok and not service.healthy:
                 log.info("%s is healthy: %s", service.spec.name, detail)
+                service.healthy_since = time.monotonic()
             service.healthy, service.detail = ok, detail
             service.ever_healthy |= ok
+            if not ok:
+                service.healthy_since = None
 
     def check_runs(self) -> None:
         try:
@@ -321,24 +330,53 @@ class Supervisor:
             self._last_health = time.monotonic()
             self.check_health()
         run_check_idle = self._run_check is None or self._run_check.done()
-        if run_check_idle and time.monotonic() - self._last_run_check >= RUN_CHECK_EVERY_S:
+        code_server = self.services[0]
+        settled = (
+            code_server.alive()
+            and code_server.healthy
+            and code_server.healthy_since is not None
+            and time.monotonic() - code_server.healthy_since >= CODE_SERVER_SETTLED_S
+        )
+        if settled and run_check_idle and time.monotonic() - self._last_run_check >= RUN_CHECK_EVERY_S:
             self._last_run_check = time.monotonic()
             self._run_check = self._pool.submit(self.check_runs)
         self.write_state()
 
     def shutdown(self) -> None:
+        """Stop everything at once: SIGTERM to every group, then SIGKILL to what is left after each one's
+        timeout (one after another, a clean stop took the sum of every process's shutdown).
+        """
         log.info("stopping every service")
         self.stop_requested = True
-        for service in reversed(self.services):
-            self.stop(service, whole_group=True)
+        groups = {s.proc.pid: s.spec.stop_timeout for s in self.services if s.proc is not None}
+        groups |= {pgid: 15.0 for pgid in self.draining}
+        started = time.monotonic()
+        for pgid in groups:
+            signal_group(pgid, signal.SIGTERM)
+        while time.monotonic() - started < max(groups.values(), default=0):
+            left = [g for g, timeout in groups.items() if group_members(g)]
+            if not left:
+                break
+            for pgid in left:
+                if time.monotonic() - started >= groups[pgid]:
+                    signal_group(pgid, signal.SIGKILL)
+            time.sleep(0.2)
+        for pgid in groups:
+            if group_members(pgid):
+                end_group(pgid, 0.0)
+        for service in self.services:
+            if service.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    service.proc.wait(5)
+                service.last_exit = service.proc.returncode
+            (self.state_dir / "pids" / f"{service.spec.name}.pid").unlink(missing_ok=True)
             service.next_start_at = None
+            service.healthy = False
             service.detail = "stopped"
-        for pgid in list(self.draining):
-            end_group(pgid, 15.0)
         self.write_state()
         self._pool.shutdown(wait=False)
         (self.state_dir / "supervisor.pid").unlink(missing_ok=True)
-        log.info("all stopped")
+        log.info("all stopped in %.1f s", time.monotonic() - started)
 
 
 def main(argv: list[str] | None = None) -> int:

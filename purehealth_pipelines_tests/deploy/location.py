@@ -35,7 +35,7 @@ def wait_for_release(context: dg.OpExecutionContext, config: WaitConfig) -> int:
     return os.getpid()
 
 
-@dg.job
+@dg.job(executor_def=dg.in_process_executor)  # one process per run: starts faster
 def wait_job() -> None:
     wait_for_release()
 
