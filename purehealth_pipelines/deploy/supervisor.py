@@ -47,11 +47,11 @@ log = logging.getLogger("purehealth_pipelines.deploy")
 LOOP_S = 0.5
 HEALTH_EVERY_S = 2.0
 STABLE_AFTER_S = 60.0  # a process up this long has recovered: its next crash restarts it after 1 s again
-RUN_CHECK_EVERY_S = 10.0  # how often STARTED runs are checked for a worker that is gone
+RUN_CHECK_EVERY_S = 5.0  # how often STARTED runs are checked for a worker that is gone
 # A run is failed for run_retries only once the code server has served this long: the daemon's retry needs
 # the code location (its execution plan) and tries once; failing the run while the code server restarts
 # would spend the retry on "code server unreachable".
-CODE_SERVER_SETTLED_S = 15.0
+CODE_SERVER_SETTLED_S = 10.0
 CODE_SERVER_READY_S = 300.0  # the daemon and webservers start once the code server serves (or after this)
 
 

@@ -117,3 +117,12 @@ def test_status_table_has_a_line_per_service() -> None:
         and "restart in 4 s" in lines[2]
     )
     assert "groups [42]" in lines[3]
+
+
+def test_the_purehealth_command_has_deploy() -> None:
+    from purehealth_pipelines.cli import build_parser
+
+    args = build_parser().parse_args(["deploy", "restart", "daemon", "--state-dir", "/tmp/x"])
+    assert args.service == "daemon" and args.handler.__name__ == "_restart"
+    args = build_parser().parse_args(["deploy", "up", "--webserver-port", "1", "--webserver-port", "2"])
+    assert args.webserver_port == [1, 2]
