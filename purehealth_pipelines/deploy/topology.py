@@ -51,6 +51,9 @@ class DeployConfig:
     def save(self) -> Path:
         path = Path(self.state_dir) / "config.json"
         path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds the storage URL (with its password), the broadcaster tokens and any bridge login.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
         return path
 

@@ -280,6 +280,10 @@ def test_daemon_killed_mid_tick_keeps_the_sensor_cursor(deployment: Deployment) 
     marker = deployment.test_dir / "evaluating"
     with deployment.instance() as instance:
         wait_for(lambda: _cursor(instance) >= 2, 120, 0.5, what="the sensor to have ticked twice")
+        release = deployment.test_dir / "release-queued"
+        release.touch()
+        # Queued now, launched by the daemon: before or (more likely) after it is killed below.
+        queued = launch_wait_run(deployment, deployment.webserver_ports[0], release)
         wait_for(marker.exists, 60, 0.1, what="a sensor tick in flight")
         cursor_in_flight = int(marker.read_text() or 0)
         daemon = deployment.service("daemon")
@@ -294,6 +298,11 @@ def test_daemon_killed_mid_tick_keeps_the_sensor_cursor(deployment: Deployment) 
         )
         wait_for(
             lambda: _cursor(instance) >= stored + 2, 120, 1, what="the sensor ticking on after the restart"
+        )
+        # The run queued as the daemon died is launched by the new one (the queue is in the database).
+        port = deployment.webserver_ports[0]
+        wait_for(
+            lambda: run_status(port, queued) == "SUCCESS", 180, 1, what=f"queued run {queued} to succeed"
         )
         state = _sensor_state(instance)
         ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=200)

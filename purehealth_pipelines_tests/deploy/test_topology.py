@@ -94,8 +94,9 @@ def test_restart_backoff_doubles_to_a_minute() -> None:
 def test_config_round_trips_through_the_state_folder(tmp_path: Path) -> None:
     original = config(bridge_args=("--client-id", "b1"), env={"A": "1"})
     original = DeployConfig(**{**original.__dict__, "state_dir": str(tmp_path)})
-    original.save()
+    saved = original.save()
     assert DeployConfig.load(tmp_path) == original
+    assert saved.stat().st_mode & 0o777 == 0o600  # it holds passwords and tokens
 
 
 def test_status_table_has_a_line_per_service() -> None:
