@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,10 +152,11 @@ class Supervisor:
         self.started_at = time.time()
         self._instance = None
         self._instance_lock = threading.Lock()  # the health probe and the run check share one instance
-        self._last_health = 0.0
+        self._probes: dict[str, tuple[int, Future]] = {}  # service -> (pid probed, probe in flight)
+        self._last_probe: dict[str, float] = {}
         self._last_run_check = time.monotonic()
         self._run_check = None  # the Future of the run check in flight
-        self._pool = ThreadPoolExecutor(max_workers=len(self.services) + 1)
+        self._pool = ThreadPoolExecutor(max_workers=len(self.services) + 2)
 
     # --- processes ------------------------------------------------------------------------------------
     def start(self, service: Service) -> None:
@@ -241,17 +242,33 @@ class Supervisor:
         return health.check(service.spec.probe, started_at=service.started_at or 0.0, instance=instance)
 
     def check_health(self) -> None:
-        alive = [s for s in self.services if s.alive()]
-        for service, (ok, detail) in zip(alive, self._pool.map(self.probe, alive), strict=True):
-            if not service.alive():
-                continue
-            if ok and not service.healthy:
-                log.info("%s is healthy: %s", service.spec.name, detail)
-                service.healthy_since = time.monotonic()
-            service.healthy, service.detail = ok, detail
-            service.ever_healthy |= ok
-            if not ok:
-                service.healthy_since = None
+        """Start a probe of each live process whose last one is done and due; apply the probes that
+        finished. Probes run in threads, so a hung one (a code server that accepts but never answers) holds
+        up neither the other probes nor the loop that restarts exited processes.
+        """
+        now = time.monotonic()
+        for service in self.services:
+            name = service.spec.name
+            probe = self._probes.get(name)
+            if probe is not None and probe[1].done():
+                del self._probes[name]
+                pid, future = probe
+                if service.alive() and service.proc.pid == pid:  # not a probe of a replaced process
+                    self.apply_probe(service, *future.result())
+            due = now - self._last_probe.get(name, 0.0) >= HEALTH_EVERY_S
+            if service.alive() and name not in self._probes and due:
+                self._last_probe[name] = now
+                self._probes[name] = (service.proc.pid, self._pool.submit(self.probe, service))
+
+    @staticmethod
+    def apply_probe(service: Service, ok: bool, detail: str) -> None:
+        if ok and not service.healthy:
+            log.info("%s is healthy: %s", service.spec.name, detail)
+            service.healthy_since = time.monotonic()
+        service.healthy, service.detail = ok, detail
+        service.ever_healthy |= ok
+        if not ok:
+            service.healthy_since = None
 
     def check_runs(self) -> None:
         try:
@@ -326,9 +343,7 @@ class Supervisor:
             if not service.alive() and service.next_start_at is not None and now >= service.next_start_at:
                 self.start(service)
         self.handle_requests()
-        if time.monotonic() - self._last_health >= HEALTH_EVERY_S:
-            self._last_health = time.monotonic()
-            self.check_health()
+        self.check_health()
         run_check_idle = self._run_check is None or self._run_check.done()
         code_server = self.services[0]
         settled = (
