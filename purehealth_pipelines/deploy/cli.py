@@ -168,9 +168,13 @@ def _up(args: argparse.Namespace) -> int:
     (state_dir / "state.json").unlink(missing_ok=True)
     config.save()
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "purehealth_pipelines.deploy.supervisor", str(state_dir)]
+    if args.foreground:  # a service manager (systemd Type=simple) watches the supervisor itself
+        os.chdir(state_dir)
+        os.execve(sys.executable, argv, environment(config))
     with open(state_dir / "logs" / "supervisor.log", "ab") as out:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "purehealth_pipelines.deploy.supervisor", str(state_dir)],
+            argv,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -321,6 +325,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="an extra argument for `purehealth bridge` (repeat: --bridge-arg=--client-id --bridge-arg=b1)",
     )
     up.add_argument("--no-live-path", action="store_true", help="without the bridge and the broadcaster")
+    up.add_argument(
+        "--foreground",
+        action="store_true",
+        help="become the supervisor instead of starting it detached (for a systemd unit, Type=simple: "
+        "SIGTERM stops everything); logs to stderr",
+    )
     up.add_argument(
         "--wait",
         type=float,
