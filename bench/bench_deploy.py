@@ -38,6 +38,7 @@ from _support import bench_database, report  # noqa: E402
 
 from purehealth_pipelines import settings  # noqa: E402
 from purehealth_pipelines.deploy.health import probe_grpc  # noqa: E402
+from purehealth_pipelines.deploy.topology import prepare_dagster_home  # noqa: E402
 from purehealth_pipelines_tests.live.helpers import free_port, tools_mqtt_args  # noqa: E402
 
 RECOVERY_LIMIT = 2.0
@@ -98,7 +99,7 @@ def main() -> int:
             limit_s = cold_code_server_s(
                 {
                     **env,
-                    "DAGSTER_HOME": str(ROOT / "deploy"),
+                    "DAGSTER_HOME": str(prepare_dagster_home(state_dir)),
                     "DAGSTER_PG_URL": pg_url,
                     "PUREHEALTH_DEPLOY_STORAGE": str(state_dir / "storage"),
                     "PUREHEALTH_DEPLOY_COMPUTE_LOGS": str(state_dir / "compute_logs"),

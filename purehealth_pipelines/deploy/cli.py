@@ -25,6 +25,7 @@ from purehealth_pipelines.deploy.topology import (
     DeployConfig,
     default_state_dir,
     environment,
+    prepare_dagster_home,
     validate,
 )
 
@@ -167,6 +168,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"ended {len(ended)} process group(s) left by a supervisor that did not stop cleanly")
     (state_dir / "state.json").unlink(missing_ok=True)
     config.save()
+    prepare_dagster_home(state_dir)
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "purehealth_pipelines.deploy.supervisor", str(state_dir)]
     if args.foreground:  # a service manager (systemd Type=simple) watches the supervisor itself

@@ -37,7 +37,7 @@ from purehealth_pipelines.deploy import health, runs
 from purehealth_pipelines.deploy.topology import (
     DeployConfig,
     ServiceSpec,
-    deploy_instance_dir,
+    prepare_dagster_home,
     restart_delay,
     services,
 )
@@ -229,7 +229,7 @@ class Supervisor:
             if self._instance is None:
                 import dagster as dg
 
-                self._instance = dg.DagsterInstance.from_config(str(deploy_instance_dir()))
+                self._instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(self.state_dir)))
             return self._instance
 
     def probe(self, service: Service) -> tuple[bool, str]:

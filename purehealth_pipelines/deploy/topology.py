@@ -24,6 +24,24 @@ def deploy_instance_dir() -> Path:
     return settings.project_root() / "deploy"
 
 
+def dagster_home(state_dir: Path | str) -> Path:
+    """The deployment's DAGSTER_HOME: a folder in the state folder whose dagster.yaml links to the shipped
+    deploy/dagster.yaml, so what Dagster writes beside its config (logs, queues) goes to the state folder and
+    the installed project can stay read-only.
+    """
+    return Path(state_dir) / "dagster_home"
+
+
+def prepare_dagster_home(state_dir: Path | str) -> Path:
+    home = dagster_home(state_dir)
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "dagster.yaml"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(deploy_instance_dir() / "dagster.yaml")
+    return home
+
+
 def default_state_dir() -> Path:
     """Where a deployment keeps its logs, pid files and state: PUREHEALTH_DEPLOY_DIR, else `.deploy/`."""
     return Path(os.environ.get("PUREHEALTH_DEPLOY_DIR", settings.project_root() / ".deploy"))
@@ -121,7 +139,7 @@ def environment(config: DeployConfig, base: dict[str, str] | None = None) -> dic
     state = Path(config.state_dir)
     env = dict(os.environ if base is None else base)
     env.update(
-        DAGSTER_HOME=str(deploy_instance_dir()),
+        DAGSTER_HOME=str(dagster_home(state)),
         DAGSTER_PG_URL=config.dagster_pg_url,
         PUREHEALTH_DEPLOY_DIR=str(state),
         PUREHEALTH_DEPLOY_STORAGE=str(state / "storage"),

@@ -25,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from purehealth_pipelines import settings
 from purehealth_pipelines.deploy.supervisor import group_members
-from purehealth_pipelines.deploy.topology import DeployConfig, deploy_instance_dir, environment
+from purehealth_pipelines.deploy.topology import DeployConfig, dagster_home, environment
 from purehealth_pipelines_tests.conftest import create_test_database, drop_test_database
 from purehealth_pipelines_tests.live.helpers import free_port, tools_mqtt_args, unique, wait_for
 
@@ -81,7 +81,7 @@ class Deployment:
         saved = dict(os.environ)
         os.environ.update(environment(DeployConfig.load(self.state_dir), base={}))
         try:
-            instance = dg.DagsterInstance.from_config(str(deploy_instance_dir()))
+            instance = dg.DagsterInstance.from_config(str(dagster_home(self.state_dir)))
             try:
                 yield instance
             finally:

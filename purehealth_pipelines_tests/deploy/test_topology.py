@@ -10,6 +10,7 @@ from purehealth_pipelines.deploy.topology import (
     DeployConfig,
     deploy_instance_dir,
     environment,
+    prepare_dagster_home,
     restart_delay,
     services,
     validate,
@@ -62,7 +63,7 @@ def test_the_shipped_workspace_points_at_the_code_server_from_the_environment() 
         "location_name": CODE_LOCATION,
     }
     env = environment(config(), base={})
-    assert env["PUREHEALTH_CODE_SERVER_PORT"] == "14266" and env["DAGSTER_HOME"] == str(deploy_instance_dir())
+    assert env["PUREHEALTH_CODE_SERVER_PORT"] == "14266" and env["DAGSTER_HOME"] == "/tmp/x/dagster_home"
     instance = yaml.safe_load((deploy_instance_dir() / "dagster.yaml").read_text())
     assert instance["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
     assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
@@ -127,3 +128,10 @@ def test_the_purehealth_command_has_deploy() -> None:
     assert args.service == "daemon" and args.handler.__name__ == "_restart"
     args = build_parser().parse_args(["deploy", "up", "--webserver-port", "1", "--webserver-port", "2"])
     assert args.webserver_port == [1, 2]
+
+
+def test_dagster_home_is_in_the_state_folder_and_links_the_shipped_instance(tmp_path: Path) -> None:
+    home = prepare_dagster_home(tmp_path)
+    assert home == tmp_path / "dagster_home"
+    assert (home / "dagster.yaml").resolve() == (deploy_instance_dir() / "dagster.yaml").resolve()
+    assert prepare_dagster_home(tmp_path) == home  # again: replaces its own link
