@@ -12,7 +12,7 @@ from purehealth_pipelines.deploy.cli import register
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m purehealth_pipelines.deploy")
+    parser = argparse.ArgumentParser(prog="purehealth")  # usage reads `purehealth deploy ...`: same options
     commands = parser.add_subparsers(dest="command", required=True)
     register(commands)
     args = parser.parse_args(["deploy", *(sys.argv[1:] if argv is None else argv)])
