@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "purehealth_pipelines.devices.cli",
     "purehealth_pipelines.demo.cli",
     "purehealth_pipelines.alerts.cli",
+    "purehealth_pipelines.deploy.cli",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
