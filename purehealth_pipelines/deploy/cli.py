@@ -318,8 +318,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--ws-token",
         action="append",
-        help="a broadcaster token, also handed to the dashboard (repeatable; or PUREHEALTH_WS_TOKENS,"
-        " or a signing secret in PUREHEALTH_WS_SECRET)",
+        help="an operator token the broadcaster accepts, for tools and scripts (repeatable; or "
+        "PUREHEALTH_WS_TOKENS, or a signing secret in PUREHEALTH_WS_SECRET). Browsers never get it: the "
+        "dashboard connects with short-lived tickets minted by the API",
     )
     up.add_argument(
         "--bridge-arg",

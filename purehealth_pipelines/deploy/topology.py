@@ -129,8 +129,6 @@ def validate(config: DeployConfig) -> list[str]:
             "the Dagster storage URL must name the psycopg2 driver (postgresql+psycopg2://...): "
             "dagster-postgres' NOTIFY fails under psycopg 3 (shared/reference/stack_notes.md)"
         )
-    if config.live_path and not config.ws_tokens and not os.environ.get("PUREHEALTH_WS_SECRET"):
-        problems.append("the broadcaster needs --ws-token (or PUREHEALTH_WS_TOKENS / PUREHEALTH_WS_SECRET)")
     return problems
 
 
@@ -224,7 +222,6 @@ def services(config: DeployConfig) -> list[ServiceSpec]:
             ),
         ]
     ws_url = f"ws://{{host}}:{config.broadcaster_port}/" if config.live_path else "none"
-    page_tokens = [arg for token in config.ws_tokens for arg in ("--ws-token", token)]
     specs += [
         ServiceSpec(
             "api",
@@ -237,7 +234,6 @@ def services(config: DeployConfig) -> list[ServiceSpec]:
                 str(config.api_port),
                 "--ws-url",
                 ws_url,
-                *page_tokens,
             ),
             Probe("http", f"http://{host}:{config.api_port}/api/health"),
             f"http://{host}:{config.api_port}/",

@@ -84,7 +84,6 @@ def test_bad_configurations_are_refused_with_reasons() -> None:
     )
     assert any("at least one webserver" in p for p in problems)
     assert any("psycopg2" in p for p in problems)
-    assert any("--ws-token" in p for p in problems)
     assert any("1..65535" in p for p in validate(config(api_port=70000)))
 
 
