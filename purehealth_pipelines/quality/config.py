@@ -70,7 +70,7 @@ class RateOfChange:
     noise_factor: float = 0.0
 
 
-DRIFT_MODELS: tuple[str, ...] = ("saturation", "history")
+DRIFT_MODELS: tuple[str, ...] = ("saturation", "covariate", "history")
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,15 @@ class Drift:
 
     `model` predicts the reading from something other than its own value: "saturation" (dissolved oxygen
     from the co-measured water temperature `covariate`, through the oxygen solubility curve and the
-    station's own learned ratio to it) or "history" (the series' own recent bins: how erratic the sensor
-    has become). A sustained residual (window median, DriftSettings) beyond max(k · the station's learned
-    scale, `floor`) on `side` ("high", "low" or "both") is suspect. `log`: residuals of log values (a
-    multiplicative sensor such as turbidity), `floor` then in log units. `exempt`: a span of the
-    co-measured `exempt_covariate` where the model does not hold (water at its freezing point: ice in the
-    water or on the optics makes turbidity erratic for reasons a technician judges case by case); a window
+    station's own learned ratio to it), "covariate" (log of the reading from the log of a co-measured
+    `covariate` with the station's own robust slope: turbidity from conductivity, which dilutes when the
+    flow that carries sediment rises — a fouled sensor decouples from it) or "history" (the series' own
+    recent bins: how erratic the sensor has become). A sustained residual (window median, DriftSettings)
+    beyond max(k · the station's learned scale, `floor`) on `side` ("high", "low" or "both") is suspect.
+    `log`: residuals of log values (a multiplicative sensor such as turbidity), `floor` then in log units.
+    `exempt`: a span of the co-measured `exempt_covariate` where the model does not hold (water at its
+    freezing point: ice in the water or on the optics makes turbidity erratic for reasons a technician
+    judges case by case); a window
     that saw the covariate inside it is not evaluated and its readings do not teach the model.
     """
 
@@ -247,8 +250,8 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
             raise ValueError(f"{where}.drift.model must be one of {DRIFT_MODELS}")
         if d.get("side", "both") not in ("high", "low", "both"):
             raise ValueError(f"{where}.drift.side must be 'high', 'low' or 'both'")
-        if d["model"] == "saturation" and not d.get("covariate"):
-            raise ValueError(f"{where}.drift: the saturation model needs a temperature `covariate`")
+        if d["model"] in ("saturation", "covariate") and not d.get("covariate"):
+            raise ValueError(f"{where}.drift: the {d['model']} model needs a `covariate`")
         if bool(d.get("exempt")) != bool(d.get("exempt_covariate")):
             raise ValueError(f"{where}.drift: `exempt` and `exempt_covariate` go together")
         drift = Drift(
