@@ -118,7 +118,12 @@ def score_sites(
             readings, config, station_ranges=ranges, history=history, calibrations=calibrated
         )
         labelled.append(scored)
-        references.append(learn_reference(history if history is not None else readings, config, calibrated))
+        # as score_frame does: the history's references, plus the file's own for what history lacks
+        learned = learn_reference(history if history is not None else readings, config, calibrated)
+        if history is not None:
+            own = learn_reference(readings, config, calibrated)
+            learned = pd.concat([learned, own[~own["parameter"].isin(learned["parameter"])]])
+        references.append(learned)
     unlabelled = []
     kept_back = {station: [name] for station, name in UNLABELLED.items()} | HISTORY
     for station, names in kept_back.items():

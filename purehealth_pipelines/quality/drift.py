@@ -111,6 +111,21 @@ def _covariate_values(frame: pd.DataFrame, usable: np.ndarray, parameter: str, c
     return out
 
 
+def _baseline_residual(values: np.ndarray, ts: pd.Series, series: np.ndarray, spec: Drift) -> np.ndarray:
+    """f(x) − the median of f over its series' readings in the `baseline_days` before it (f = log if
+    spec.log); NaN without a reading in that span. The reading itself is not part of its baseline."""
+    transformed = np.log(np.clip(values, 1e-3, None)) if spec.log else values
+    frame = pd.DataFrame(
+        {"series": series, "ts": ts.to_numpy(), "x": transformed, "row": np.arange(len(values))}
+    )
+    baseline = np.full(len(values), np.nan)
+    window = pd.Timedelta(days=float(spec.baseline_days or 0))
+    for _, group in frame.groupby("series", sort=False):
+        rolled = group.rolling(window, on="ts", closed="left", min_periods=1)["x"].median()
+        baseline[group["row"].to_numpy()] = rolled.to_numpy(dtype=float)
+    return transformed - baseline
+
+
 def _history_residual(values: np.ndarray, series: np.ndarray, spec: Drift) -> np.ndarray:
     """|f(x) − median of the HISTORY_PREDICTORS previous readings of its series| (f = log if spec.log)."""
     transformed = np.log(np.clip(values, 1e-3, None)) if spec.log else values
@@ -224,11 +239,21 @@ def reading_residuals(
             if ratios:
                 slope = np.array([ratios.get((s, parameter), np.nan) for s in stations[rows]])
                 residual[rows] = own[rows] - slope * other[rows]
+        elif spec.model == "baseline":
+            idx = np.flatnonzero(rows)
+            sub = frame.iloc[idx]
+            series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
+            residual[idx] = _baseline_residual(values[idx], sub["ts"], series, spec)
         elif spec.model == "history":
             idx = np.flatnonzero(rows)
             sub = frame.iloc[idx]
             series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
             residual[idx] = _history_residual(values[idx], series, spec)
+        if spec.within is not None:
+            judged = _covariate_values(frame, usable, parameter, spec.covariate or "")
+            with np.errstate(invalid="ignore"):
+                outside = ~((judged >= spec.within[0]) & (judged <= spec.within[1]))
+            residual[rows & outside] = np.nan
         exempt = exempt_readings(frame, usable, parameter, spec)
         residual[exempt] = np.nan
         ratio_values[exempt] = np.nan
@@ -308,6 +333,13 @@ def window_statistic(
     per_bin = table.dropna(subset=["residual"]).groupby([*keys, "bin"], sort=True)["residual"].median()
     statistic = {}
     for key, series in per_bin.groupby(level=keys, sort=False):
+        spec = config.parameters[key[1]].drift if key[1] in config.parameters else None
+        if spec is not None and spec.window_hours is not None:  # the model's own window
+            window = max(round(spec.window_hours * 3600.0 / bin_seconds), 1)
+            min_bins = max(int(np.ceil(settings.min_coverage * window)), 1)
+        else:
+            window = max(round(settings.window_hours * 3600.0 / bin_seconds), 1)
+            min_bins = max(int(np.ceil(settings.min_coverage * window)), 1)
         positions = series.index.get_level_values("bin").to_numpy()
         first = positions.min()
         grid = np.full(positions.max() - first + 1, np.nan)

@@ -282,6 +282,44 @@ def test_covariate_model_flags_turbidity_that_leaves_conductivity_not_melt_pulse
     assert set(alone.loc[alone["parameter"] == "turbidity_ntu", "qc_drift"]) == {2}
 
 
+def freezing_stream(days: int, seed: int) -> tuple[pd.DatetimeIndex, dict]:
+    """A mountain stream through a winter: water at its freezing point (−0.01 °C) on days 10–20 and
+    25–45, 2–4 °C otherwise; EC 365 µS/cm with slow weather and, under ice, +10 µS/cm from the salts the
+    ice pushes out; a melt on day 22 dilutes EC to 250 in a few hours (water above freezing)."""
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(START, periods=days * PER_DAY, freq=STEP)
+    t_days = np.arange(len(ts)) / PER_DAY
+    frozen = ((t_days >= 10) & (t_days < 20)) | ((t_days >= 25) & (t_days < 45))
+    temp = np.where(frozen, -0.01, 3.0 + np.sin(2 * np.pi * t_days) + rng.normal(0, 0.05, len(ts)))
+    ec = 365 + 5 * np.sin(t_days / 3) + np.where(frozen, 10.0, 0.0) + rng.normal(0, 1.0, len(ts))
+    melt = (t_days >= 22) & (t_days < 23)
+    ec[melt] -= 115 * np.sin(np.pi * (t_days[melt] - 22))
+    return ts, {"temp_c": np.round(temp, 2), "ec_us_cm": np.round(ec, 1)}
+
+
+def test_ec_probe_frozen_into_ice_is_flagged_not_ice_salting_nor_a_melt() -> None:
+    ts, series = freezing_stream(50, seed=9)
+    t_days = np.arange(len(ts)) / PER_DAY
+    # the probe is encased for 3 h at a time on days 40 and 42 (EC falls to ~190, as at Tony Grove); the
+    # model judges hourly bins, so the stretches are whole UTC hours (START is 18:30 UTC)
+    encased = np.zeros(len(ts), bool)
+    for day in (40, 42):
+        encased |= (t_days >= day + 5.5 / 24) & (t_days < day + 8.5 / 24)
+    series["ec_us_cm"] = np.where(encased, np.round(series["ec_us_cm"] * 0.52, 1), series["ec_us_cm"])
+    raw = _frame(ts, series)
+    reference = _reference(raw[raw["ts"] < ts[36 * PER_DAY]])
+    ec_ref = reference.set_index("parameter").loc["ec_us_cm"]
+    assert ec_ref["model"] == "baseline" and ec_ref["threshold"] >= 50  # never below a technician's 50
+    scored = _score(raw, reference)
+    ec = scored[scored["parameter"] == "ec_us_cm"].set_index("ts")["qc_drift"]
+    assert (ec[ts[encased]] == 3).all()
+    assert not (ec[ts[~encased]] == 3).any()  # ice salting, the freeze-up and the melt pass
+    assert set(ec[ts[(t_days >= 21) & (t_days < 24)]]) == {2}  # above freezing: not judged (the melt)
+    # without the water temperature the model cannot tell ice from a melt: not judged
+    alone = _score(raw[raw["parameter"] == "ec_us_cm"], reference)
+    assert set(alone["qc_drift"]) == {2}
+
+
 def test_score_file_learns_the_reference_from_the_file_itself_without_history() -> None:
     ts, series = _river(60, seed=11)
     raw = _frame(ts, series)
@@ -307,6 +345,15 @@ def test_drift_settings_are_validated() -> None:
     raw["parameters"]["do_mg_l"]["drift"] = {"model": "covariate"}
     with pytest.raises(ValueError, match="covariate model needs a `covariate`"):
         parse_config(raw)
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "baseline", "covariate": "temp_c"}
+    with pytest.raises(ValueError, match="baseline_days"):
+        parse_config(raw)
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "baseline", "baseline_days": 1, "within": [-1, 1]}
+    with pytest.raises(ValueError, match="within"):
+        parse_config(raw)
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "baseline", "baseline_days": 2}
+    with pytest.raises(ValueError, match="reaches past lookback_hours"):
+        parse_config({**raw, "lookback_hours": 24})
     drift = {"model": "saturation", "covariate": "temp_c"}
     with pytest.raises(ValueError, match=r"drift\.window_hours"):
         parse_config({"version": "t", "lookback_hours": 6, "parameters": {"do_mg_l": {"drift": drift}}})
