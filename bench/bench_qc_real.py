@@ -157,8 +157,8 @@ def missed_report(scored: pd.DataFrame) -> None:
     table = table.sort_values("missed", ascending=False).reset_index(drop=True)
     n_bad, caught = int(frame["bad"].sum()), int((frame["bad"] & frame["qc_flag"].isin([3, 4])).sum())
     table["recall_if_caught"] = (caught + table["missed"].cumsum()) / n_bad
-    print(f"\n### Bad readings QC missed ({len(missed):,} of {n_bad:,}), by site, parameter, technician's action,")
-    print("ice (largest first)\n")
+    print(f"\n### Bad readings QC missed ({len(missed):,} of {n_bad:,})")
+    print("by site, parameter, technician's action, ice (largest first)\n")
     print(
         markdown_table(
             table.head(15),
