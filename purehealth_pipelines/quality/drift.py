@@ -111,18 +111,33 @@ def _covariate_values(frame: pd.DataFrame, usable: np.ndarray, parameter: str, c
     return out
 
 
+def _within(frame: pd.DataFrame, usable: np.ndarray, parameter: str, spec: Drift) -> np.ndarray:
+    """Readings of `parameter` whose co-measured `spec.covariate` is inside `spec.within` (all False
+    without a span)."""
+    if spec.within is None:
+        return np.zeros(len(frame), bool)
+    covariate = _covariate_values(frame, usable, parameter, spec.covariate or "")
+    with np.errstate(invalid="ignore"):
+        return (covariate >= spec.within[0]) & (covariate <= spec.within[1])
+
+
 def _baseline_residual(values: np.ndarray, ts: pd.Series, series: np.ndarray, spec: Drift) -> np.ndarray:
     """f(x) − the median of f over its series' readings in the `baseline_days` before it (f = log if
-    spec.log); NaN without a reading in that span. The reading itself is not part of its baseline."""
+    spec.log); NaN without a reading in that span. The reading itself is not part of its baseline.
+
+    One grouped time-window rolling call (groups in ascending series id, rows in their original order:
+    the stable argsort of `series` puts the result back), not a Python loop per series: a daily
+    partition holds hundreds of EC series."""
     transformed = np.log(np.clip(values, 1e-3, None)) if spec.log else values
-    frame = pd.DataFrame(
-        {"series": series, "ts": ts.to_numpy(), "x": transformed, "row": np.arange(len(values))}
+    frame = pd.DataFrame({"series": series, "ts": ts.to_numpy(), "x": transformed})
+    window = pd.Timedelta(days=float(spec.baseline_days or 0))
+    rolled = (
+        frame.groupby("series", sort=True)
+        .rolling(window, on="ts", closed="left", min_periods=1)["x"]
+        .median()
     )
     baseline = np.full(len(values), np.nan)
-    window = pd.Timedelta(days=float(spec.baseline_days or 0))
-    for _, group in frame.groupby("series", sort=False):
-        rolled = group.rolling(window, on="ts", closed="left", min_periods=1)["x"].median()
-        baseline[group["row"].to_numpy()] = rolled.to_numpy(dtype=float)
+    baseline[np.argsort(series, kind="stable")] = rolled.to_numpy(dtype=float)
     return transformed - baseline
 
 
@@ -243,17 +258,21 @@ def reading_residuals(
             idx = np.flatnonzero(rows)
             sub = frame.iloc[idx]
             series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
-            residual[idx] = _baseline_residual(values[idx], sub["ts"], series, spec)
+            if spec.within is not None:
+                # Only series that were ever inside the span are judged: a river that never freezes
+                # costs nothing (the rolling median is the expensive part of a daily partition).
+                inside = _within(frame, usable, parameter, spec)[idx]
+                keep = np.isin(series, np.unique(series[inside]))
+                idx, series, sub = idx[keep], series[keep], sub[keep]
+            if len(idx):
+                residual[idx] = _baseline_residual(values[idx], sub["ts"], series, spec)
         elif spec.model == "history":
             idx = np.flatnonzero(rows)
             sub = frame.iloc[idx]
             series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
             residual[idx] = _history_residual(values[idx], series, spec)
         if spec.within is not None:
-            judged = _covariate_values(frame, usable, parameter, spec.covariate or "")
-            with np.errstate(invalid="ignore"):
-                outside = ~((judged >= spec.within[0]) & (judged <= spec.within[1]))
-            residual[rows & outside] = np.nan
+            residual[rows & ~_within(frame, usable, parameter, spec)] = np.nan
         exempt = exempt_readings(frame, usable, parameter, spec)
         residual[exempt] = np.nan
         ratio_values[exempt] = np.nan
