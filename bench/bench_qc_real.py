@@ -16,11 +16,14 @@ site exists (Main Street 2017–2018), a climatology learned from it — exactly
 
 Main Street's calibration dates (`MainStreet_{do,cond,ph}_calib_dates.csv`) are passed as calibrations:
 they restart the drift test's window (they end in 2017 for DO, so they change nothing in 2019).
-`--turbidity-history FLOOR` also enables the (shipped-disabled) erratic-sensor model on turbidity, to
-reproduce the measurement that kept it disabled.
+`--turbidity-history FLOOR` also enables the (shipped-disabled) erratic-sensor model on turbidity, and
+`--turbidity-covariate FLOOR` the (shipped-disabled) cross-parameter model (log turbidity from log EC), to
+reproduce the measurements that kept them disabled. The bad readings QC missed are broken down by site,
+parameter, what the technician did (logger code, deleted stretch, correction beyond tolerance, qualifier
+only) and ice, with the recall each would add if caught.
 
 Run: PYTHONPATH=. .venv/bin/python bench/bench_qc_real.py [--no-forecast] [--folds 8]
-     [--turbidity-history 0.1]
+     [--turbidity-history 0.1 | --turbidity-covariate 0.3]
 """
 
 from __future__ import annotations
@@ -69,19 +72,27 @@ def calibrations(folder: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def bench_config(turbidity_history_floor: float | None = None) -> QcConfig:
-    """The shipped thresholds; optionally with the erratic-sensor drift model enabled on turbidity."""
+def bench_config(
+    turbidity_history_floor: float | None = None, turbidity_covariate_floor: float | None = None
+) -> QcConfig:
+    """The shipped thresholds; optionally with a (shipped-disabled) drift model enabled on turbidity: the
+    erratic-sensor `history` model, or the cross-parameter `covariate` model (log turbidity from log EC)."""
     config = load_config()
-    if turbidity_history_floor is None:
+    if turbidity_history_floor is None and turbidity_covariate_floor is None:
         return config
-    model = Drift(
-        model="history",
-        side="high",
-        log=True,
-        floor=turbidity_history_floor,
-        exempt_covariate="temp_c",
-        exempt=(-0.5, 0.5),
-    )
+    if turbidity_history_floor is not None:
+        model = Drift(
+            model="history",
+            side="high",
+            log=True,
+            floor=turbidity_history_floor,
+            exempt_covariate="temp_c",
+            exempt=(-0.5, 0.5),
+        )
+    else:
+        model = Drift(
+            model="covariate", covariate="ec_us_cm", side="high", log=True, floor=turbidity_covariate_floor
+        )
     parameters = dict(config.parameters)
     parameters["turbidity_ntu"] = dataclasses.replace(parameters["turbidity_ntu"], drift=model)
     return dataclasses.replace(config, parameters=parameters)
@@ -107,7 +118,12 @@ def score_sites(
             readings, config, station_ranges=ranges, history=history, calibrations=calibrated
         )
         labelled.append(scored)
-        references.append(learn_reference(history if history is not None else readings, config, calibrated))
+        # as score_frame does: the history's references, plus the file's own for what history lacks
+        learned = learn_reference(history if history is not None else readings, config, calibrated)
+        if history is not None:
+            own = learn_reference(readings, config, calibrated)
+            learned = pd.concat([learned, own[~own["parameter"].isin(learned["parameter"])]])
+        references.append(learned)
     unlabelled = []
     kept_back = {station: [name] for station, name in UNLABELLED.items()} | HISTORY
     for station, names in kept_back.items():
@@ -121,6 +137,37 @@ def score_sites(
     )
 
 
+# Water at its freezing point (°C): ice in the water or on the optics, where technicians judge case by case.
+FREEZING = 0.5
+
+
+def missed_report(scored: pd.DataFrame) -> None:
+    """Where the bad readings QC did not flag are: by site, parameter, what the technician did
+    (evaluation.BAD_KINDS) and whether the water was at its freezing point; then the recall ceiling if
+    each (site, parameter, kind) were caught in full, largest first."""
+    temp = scored.loc[scored["parameter"] == "temp_c", ["station_id", "ts", "value"]]
+    temp = temp.drop_duplicates(subset=["station_id", "ts"]).rename(columns={"value": "_temp"})
+    frame = scored.merge(temp, on=["station_id", "ts"], how="left")
+    missed = frame[frame["bad"] & ~frame["qc_flag"].isin([3, 4])].assign(
+        ice=lambda f: np.where(f["_temp"] <= FREEZING, "yes", "no")
+    )
+    table = (
+        missed.groupby(["station_id", "parameter", "bad_kind", "ice"]).size().rename("missed").reset_index()
+    )
+    table = table.sort_values("missed", ascending=False).reset_index(drop=True)
+    n_bad, caught = int(frame["bad"].sum()), int((frame["bad"] & frame["qc_flag"].isin([3, 4])).sum())
+    table["recall_if_caught"] = (caught + table["missed"].cumsum()) / n_bad
+    print(f"\n### Bad readings QC missed ({len(missed):,} of {n_bad:,})")
+    print("by site, parameter, technician's action, ice (largest first)\n")
+    print(
+        markdown_table(
+            table.head(15),
+            ["station_id", "parameter", "bad_kind", "ice", "missed", "recall_if_caught"],
+            {"recall_if_caught": "{:.3f}"},
+        )
+    )
+
+
 def qc_report(scored: pd.DataFrame, unlabelled: pd.DataFrame, references: pd.DataFrame) -> dict[str, float]:
     columns = ["station_id", "parameter", "n", "bad", "flagged", "share_flagged", "precision", "recall"]
     table = evaluate(scored, ["station_id", "parameter"])
@@ -128,6 +175,9 @@ def qc_report(scored: pd.DataFrame, unlabelled: pd.DataFrame, references: pd.Dat
     total = pd.DataFrame([{"station_id": "**all**", "parameter": "", **overall.drop("all").to_dict()}])
     print("\n### QC against the technicians' labels (labelled sites)\n")
     print(markdown_table(pd.concat([table, total], ignore_index=True), columns, FORMATS))
+    print("\n### Per site (thresholds are rules learned from each site's own data, never from labels)\n")
+    print(markdown_table(evaluate(scored, ["station_id"]), ["station_id", *columns[2:]], FORMATS))
+    missed_report(scored)
     print("\n### Per test (all labelled readings)\n")
     tests = per_test(scored, [t for t in TESTS if f"qc_{t}" in scored.columns])
     print(
@@ -179,13 +229,20 @@ def main() -> int:
         metavar="FLOOR",
         help="also enable the erratic-sensor drift model on turbidity with this floor (log units)",
     )
+    parser.add_argument(
+        "--turbidity-covariate",
+        type=float,
+        metavar="FLOOR",
+        help="instead enable the cross-parameter drift model on turbidity (log turbidity from log EC) with "
+        "this floor (log units)",
+    )
     args = parser.parse_args()
     folder = lro_dir()
     if not (folder / "site_ranges.yaml").exists():
         print(f"skipped: the labelled LRO data is not at {folder} (set PUREHEALTH_SHARED_DATA)")
         return 0
     began = time.perf_counter()
-    config = bench_config(args.turbidity_history)
+    config = bench_config(args.turbidity_history, args.turbidity_covariate)
     scored, unlabelled, references = score_sites(folder, config)
     print(f"scored {len(scored) + len(unlabelled):,} readings in {time.perf_counter() - began:.1f} s")
     overall = qc_report(scored, unlabelled, references)

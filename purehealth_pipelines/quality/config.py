@@ -70,7 +70,7 @@ class RateOfChange:
     noise_factor: float = 0.0
 
 
-DRIFT_MODELS: tuple[str, ...] = ("saturation", "history")
+DRIFT_MODELS: tuple[str, ...] = ("saturation", "covariate", "history", "baseline")
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,15 @@ class Drift:
 
     `model` predicts the reading from something other than its own value: "saturation" (dissolved oxygen
     from the co-measured water temperature `covariate`, through the oxygen solubility curve and the
-    station's own learned ratio to it) or "history" (the series' own recent bins: how erratic the sensor
-    has become). A sustained residual (window median, DriftSettings) beyond max(k · the station's learned
-    scale, `floor`) on `side` ("high", "low" or "both") is suspect. `log`: residuals of log values (a
-    multiplicative sensor such as turbidity), `floor` then in log units. `exempt`: a span of the
-    co-measured `exempt_covariate` where the model does not hold (water at its freezing point: ice in the
-    water or on the optics makes turbidity erratic for reasons a technician judges case by case); a window
+    station's own learned ratio to it), "covariate" (log of the reading from the log of a co-measured
+    `covariate` with the station's own robust slope: turbidity from conductivity, which dilutes when the
+    flow that carries sediment rises — a fouled sensor decouples from it) or "history" (the series' own
+    recent bins: how erratic the sensor has become). A sustained residual (window median, DriftSettings)
+    beyond max(k · the station's learned scale, `floor`) on `side` ("high", "low" or "both") is suspect.
+    `log`: residuals of log values (a multiplicative sensor such as turbidity), `floor` then in log units.
+    `exempt`: a span of the co-measured `exempt_covariate` where the model does not hold (water at its
+    freezing point: ice in the water or on the optics makes turbidity erratic for reasons a technician
+    judges case by case); a window
     that saw the covariate inside it is not evaluated and its readings do not teach the model.
     """
 
@@ -95,6 +98,13 @@ class Drift:
     log: bool = False
     exempt_covariate: str | None = None
     exempt: tuple[float, float] | None = None
+    # "baseline" model: the reading against the median of its series over the preceding `baseline_days`,
+    # judged only while the co-measured `covariate` is inside `within` (a probe frozen into ice: EC at the
+    # freezing point falling far below its recent level), each `window_hours` on its own (default: the
+    # shared DriftSettings.window_hours).
+    baseline_days: float | None = None
+    within: tuple[float, float] | None = None
+    window_hours: float | None = None
 
 
 @dataclass(frozen=True)
@@ -240,15 +250,22 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
     drift = None
     if "drift" in raw:
         d = raw["drift"]
-        unknown = set(d) - {"model", "covariate", "side", "floor", "log", "exempt_covariate", "exempt"}
+        unknown = set(d) - {
+            *("model", "covariate", "side", "floor", "log", "exempt_covariate", "exempt"),
+            *("baseline_days", "within", "window_hours"),
+        }
         if unknown:
             raise ValueError(f"{where}.drift: unknown keys {sorted(unknown)}")
         if d.get("model") not in DRIFT_MODELS:
             raise ValueError(f"{where}.drift.model must be one of {DRIFT_MODELS}")
         if d.get("side", "both") not in ("high", "low", "both"):
             raise ValueError(f"{where}.drift.side must be 'high', 'low' or 'both'")
-        if d["model"] == "saturation" and not d.get("covariate"):
-            raise ValueError(f"{where}.drift: the saturation model needs a temperature `covariate`")
+        if d["model"] in ("saturation", "covariate") and not d.get("covariate"):
+            raise ValueError(f"{where}.drift: the {d['model']} model needs a `covariate`")
+        if d["model"] == "baseline" and not d.get("baseline_days"):
+            raise ValueError(f"{where}.drift: the baseline model needs `baseline_days`")
+        if d.get("within") and not d.get("covariate"):
+            raise ValueError(f"{where}.drift: `within` needs the `covariate` it is a span of")
         if bool(d.get("exempt")) != bool(d.get("exempt_covariate")):
             raise ValueError(f"{where}.drift: `exempt` and `exempt_covariate` go together")
         drift = Drift(
@@ -259,6 +276,9 @@ def _parameter(raw: dict[str, Any], where: str) -> ParameterThresholds:
             log=bool(d.get("log", False)),
             exempt_covariate=str(d["exempt_covariate"]) if d.get("exempt_covariate") else None,
             exempt=_pair(d["exempt"], f"{where}.drift.exempt") if d.get("exempt") else None,
+            baseline_days=float(d["baseline_days"]) if d.get("baseline_days") else None,
+            within=_pair(d["within"], f"{where}.drift.within") if d.get("within") else None,
+            window_hours=float(d["window_hours"]) if d.get("window_hours") else None,
         )
     return ParameterThresholds(gross, spike, roc, flat, impossible, resolution, drift)
 
@@ -330,6 +350,14 @@ def parse_config(raw: dict[str, Any]) -> QcConfig:
             f"lookback_hours {config.lookback_hours} is shorter than drift.window_hours "
             f"{drift_settings.window_hours}: the first readings of a day would see a partial window"
         )
+    for code, thresholds in parameters.items():
+        spec = thresholds.drift
+        if spec is not None and spec.baseline_days and spec.baseline_days * 24.0 > config.lookback_hours:
+            raise ValueError(
+                f"parameters.{code}.drift.baseline_days {spec.baseline_days} reaches past lookback_hours "
+                f"{config.lookback_hours}: the warehouse would judge each day against a shorter baseline "
+                "than a file"
+            )
     # A flat-line window longer than the lookback (water level: 48 h) is still evaluated; its first hours
     # of a day just see less history.
     return config

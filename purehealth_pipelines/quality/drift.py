@@ -12,6 +12,13 @@ them, and a climatology only catches the part that leaves the month's span. What
   stable. The station's own ratio is learned (median of DO / Cs(T) over its history, so no barometric
   pressure or altitude is needed) and the residual is DO − ratio · Cs(T), in mg/l. A sensor whose DO
   stays far above what the temperature allows, day and night for a day, has drifted.
+* ``covariate`` (cross-parameter): log x is predicted from the log of a co-measured parameter with the
+  station's own slope (Theil–Sen over hourly bins, so a minority of faulty weeks cannot tilt it; carried in
+  the reference's ``ratio``; the intercept is the reference's center). Meant for turbidity against
+  conductivity: in a snowmelt or storm the flow that carries sediment also dilutes the conductivity, so a
+  turbidity that climbs for days at an unchanged conductivity is a fouling film, not the river. Measured on
+  the LRO data it does not separate fouling from a clean sensor's storms well enough to be enabled (see
+  qartod_thresholds.yaml and the README); it is shipped so a station known to foul can opt in.
 * ``history`` (the station's own recent readings): each reading is predicted by the median of the readings
   just before it; the residual is how far it lands from that prediction. A fouled or iced optical sensor
   turns erratic (readings jump between the film and the water) while a river event rises and falls
@@ -105,6 +112,36 @@ def _covariate_values(frame: pd.DataFrame, usable: np.ndarray, parameter: str, c
     return out
 
 
+def _within(frame: pd.DataFrame, usable: np.ndarray, parameter: str, spec: Drift) -> np.ndarray:
+    """Readings of `parameter` whose co-measured `spec.covariate` is inside `spec.within` (all False
+    without a span)."""
+    if spec.within is None:
+        return np.zeros(len(frame), bool)
+    covariate = _covariate_values(frame, usable, parameter, spec.covariate or "")
+    with np.errstate(invalid="ignore"):
+        return (covariate >= spec.within[0]) & (covariate <= spec.within[1])
+
+
+def _baseline_residual(values: np.ndarray, ts: pd.Series, series: np.ndarray, spec: Drift) -> np.ndarray:
+    """f(x) − the median of f over its series' readings in the `baseline_days` before it (f = log if
+    spec.log); NaN without a reading in that span. The reading itself is not part of its baseline.
+
+    One grouped time-window rolling call (groups in ascending series id, rows in their original order:
+    the stable argsort of `series` puts the result back), not a Python loop per series: a daily
+    partition holds hundreds of EC series."""
+    transformed = np.log(np.clip(values, 1e-3, None)) if spec.log else values
+    frame = pd.DataFrame({"series": series, "ts": ts.to_numpy(), "x": transformed})
+    window = pd.Timedelta(days=float(spec.baseline_days or 0))
+    rolled = (
+        frame.groupby("series", sort=True)
+        .rolling(window, on="ts", closed="left", min_periods=1)["x"]
+        .median()
+    )
+    baseline = np.full(len(values), np.nan)
+    baseline[np.argsort(series, kind="stable")] = rolled.to_numpy(dtype=float)
+    return transformed - baseline
+
+
 def _history_residual(values: np.ndarray, series: np.ndarray, spec: Drift) -> np.ndarray:
     """|f(x) − median of the HISTORY_PREDICTORS previous readings of its series| (f = log if spec.log)."""
     transformed = np.log(np.clip(values, 1e-3, None)) if spec.log else values
@@ -118,6 +155,66 @@ def _history_residual(values: np.ndarray, series: np.ndarray, spec: Drift) -> np
         .sort_index()
     )
     return np.abs(transformed - prediction.to_numpy(dtype=float))
+
+
+def _log_pair(values: np.ndarray, covariate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log value, log covariate), NaN where either is not positive (log of a clipped 0 would be a fake
+    extreme: a turbidity of 0.00 is a sensor at its floor, not a thousandfold drop)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+        other = np.where(covariate > 0, np.log(np.where(covariate > 0, covariate, 1.0)), np.nan)
+    return own, other
+
+
+def theil_sen_slope(x: np.ndarray, y: np.ndarray, max_points: int = 1500) -> float:
+    """Median of pairwise slopes (Theil–Sen): a regression slope a minority of faulty points cannot move.
+
+    Above `max_points` points an evenly spaced subsample is used (pairs grow as n²). NaN with fewer than
+    three distinct x values.
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) > max_points:
+        pick = np.linspace(0, len(x) - 1, max_points).round().astype(int)
+        x, y = x[pick], y[pick]
+    if len(np.unique(x)) < 3:
+        return np.nan
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    return float(np.median((y[j] - y[i])[keep] / dx[keep]))
+
+
+def covariate_slope(
+    frame: pd.DataFrame, usable: np.ndarray, parameter: str, spec: Drift, bin_minutes: float
+) -> dict[str, float]:
+    """Per station: the Theil–Sen slope of log(parameter) on log(covariate) over hourly-bin medians.
+
+    The "covariate" model's only fitted coefficient (its intercept is the reference's center). Bins, not
+    readings, so a 5-s live sensor and a 15-min logger weigh a day alike.
+    """
+    covariate = _covariate_values(frame, usable, parameter, spec.covariate or "")
+    own, other = _log_pair(frame["value"].to_numpy(dtype=float), covariate)
+    rows = usable & (frame["parameter"].to_numpy(dtype=object) == parameter) & np.isfinite(own + other)
+    rows &= ~exempt_readings(frame, usable, parameter, spec)
+    if not rows.any():
+        return {}
+    bins = np.floor(_epoch_seconds(frame["ts"]) / (bin_minutes * 60.0)).astype(np.int64)
+    table = pd.DataFrame(
+        {
+            "station_id": frame["station_id"].astype(str).to_numpy()[rows],
+            "bin": bins[rows],
+            "y": own[rows],
+            "x": other[rows],
+        }
+    )
+    per_bin = table.groupby(["station_id", "bin"], sort=True)[["x", "y"]].median()
+    slopes = {}
+    for station, group in per_bin.groupby(level="station_id"):
+        slope = theil_sen_slope(group["x"].to_numpy(dtype=float), group["y"].to_numpy(dtype=float))
+        if np.isfinite(slope):
+            slopes[station] = slope
+    return slopes
 
 
 def reading_residuals(
@@ -150,11 +247,33 @@ def reading_residuals(
             if ratios:
                 learned = np.array([ratios.get((s, parameter), np.nan) for s in stations[rows]])
                 residual[rows] = values[rows] - learned * saturation[rows]
+        elif spec.model == "covariate":
+            covariate = _covariate_values(frame, usable, parameter, spec.covariate or "")
+            own, other = _log_pair(values, covariate)
+            # The slope is learned by covariate_slope() (learn_drift_reference) and travels in the
+            # reference's `ratio`; the intercept is the reference's center.
+            if ratios:
+                slope = np.array([ratios.get((s, parameter), np.nan) for s in stations[rows]])
+                residual[rows] = own[rows] - slope * other[rows]
+        elif spec.model == "baseline":
+            idx = np.flatnonzero(rows)
+            sub = frame.iloc[idx]
+            series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
+            if spec.within is not None:
+                # Only series that were ever inside the span are judged: a river that never freezes
+                # costs nothing (the rolling median is the expensive part of a daily partition).
+                inside = _within(frame, usable, parameter, spec)[idx]
+                keep = np.isin(series, np.unique(series[inside]))
+                idx, series, sub = idx[keep], series[keep], sub[keep]
+            if len(idx):
+                residual[idx] = _baseline_residual(values[idx], sub["ts"], series, spec)
         elif spec.model == "history":
             idx = np.flatnonzero(rows)
             sub = frame.iloc[idx]
             series = sub.groupby(["station_id", "source"], sort=False).ngroup().to_numpy()
             residual[idx] = _history_residual(values[idx], series, spec)
+        if spec.within is not None:
+            residual[rows & ~_within(frame, usable, parameter, spec)] = np.nan
         exempt = exempt_readings(frame, usable, parameter, spec)
         residual[exempt] = np.nan
         ratio_values[exempt] = np.nan
@@ -234,6 +353,13 @@ def window_statistic(
     per_bin = table.dropna(subset=["residual"]).groupby([*keys, "bin"], sort=True)["residual"].median()
     statistic = {}
     for key, series in per_bin.groupby(level=keys, sort=False):
+        spec = config.parameters[key[1]].drift if key[1] in config.parameters else None
+        if spec is not None and spec.window_hours is not None:  # the model's own window
+            window = max(round(spec.window_hours * 3600.0 / bin_seconds), 1)
+            min_bins = max(int(np.ceil(settings.min_coverage * window)), 1)
+        else:
+            window = max(round(settings.window_hours * 3600.0 / bin_seconds), 1)
+            min_bins = max(int(np.ceil(settings.min_coverage * window)), 1)
         positions = series.index.get_level_values("bin").to_numpy()
         first = positions.min()
         grid = np.full(positions.max() - first + 1, np.nan)
@@ -288,6 +414,11 @@ def learn_drift_reference(
         rows = usable & (parameters == parameter) & np.isfinite(ratio_values)
         for station in pd.unique(stations[rows]):
             ratios[(station, parameter)] = float(np.median(ratio_values[rows & (stations == station)]))
+    for parameter, thresholds in config.parameters.items():
+        if thresholds.drift is None or thresholds.drift.model != "covariate":
+            continue
+        slopes = covariate_slope(frame, usable, parameter, thresholds.drift, settings.bin_minutes)
+        ratios.update({(station, parameter): slope for station, slope in slopes.items()})
     residual, _ = reading_residuals(frame, config, usable, ratios)
     modelled = usable & np.isfinite(residual)
     statistic = window_statistic(frame, residual, modelled, config, calibrations)

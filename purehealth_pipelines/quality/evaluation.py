@@ -58,8 +58,35 @@ def read_lro_export(path: str | Path, station_id: str) -> pd.DataFrame:
                 | (corrected == NO_DATA)
                 | ((corrected - raw).abs() > LRO_TOLERANCE[prefix])
             ).to_numpy(dtype=bool)
+            frame["bad_kind"] = bad_kind(raw, corrected, has_qualifier, LRO_TOLERANCE[prefix])
         frames.append(frame[raw.notna().to_numpy()])
     return pd.concat(frames, ignore_index=True)
+
+
+# What the technician did to a reading judged wrong, in the order bad_kind() tests them.
+BAD_KINDS: tuple[str, ...] = ("logger code", "deleted", "corrected", "qualifier only")
+
+
+def bad_kind(
+    raw: pd.Series, corrected: pd.Series, has_qualifier: pd.Series | bool, tolerance: float
+) -> np.ndarray:
+    """Per reading: how the technician marked it wrong ("" when they did not), first match of BAD_KINDS.
+
+    * logger code — the raw value is the logger's -9999;
+    * deleted — the corrected value is empty or -9999 (a stretch the technician removed);
+    * corrected — the correction (drift, offset) exceeds the labelling tolerance;
+    * qualifier only — a qualifier on a value kept (or corrected by less than the tolerance).
+    Recall is dominated by the largest kind, so the bench reports the missed readings by it."""
+    raw_v, cor_v = raw.to_numpy(dtype=float), corrected.to_numpy(dtype=float)
+    qualified = np.broadcast_to(np.asarray(has_qualifier, dtype=bool), raw_v.shape)
+    with np.errstate(invalid="ignore"):
+        conditions = [
+            raw_v == NO_DATA,
+            np.isnan(cor_v) | (cor_v == NO_DATA),
+            np.abs(cor_v - raw_v) > tolerance,
+            qualified,
+        ]
+    return np.select(conditions, list(BAD_KINDS), default="")
 
 
 # Main Street's calibration files: `MainStreet_<sensor>_calib_dates.csv` -> canonical parameter

@@ -15,6 +15,7 @@ from purehealth_pipelines.quality.drift import (
     learn_drift_reference,
     oxygen_saturation_mg_l,
     robust_center_scale,
+    theil_sen_slope,
 )
 from purehealth_pipelines.quality.qartod import score_readings
 from purehealth_pipelines.quality.scorefile import score_frame
@@ -42,7 +43,7 @@ def _river(days: int, seed: int = 3, start: pd.Timestamp = START) -> tuple[pd.Da
 
 
 def _frame(ts: pd.DatetimeIndex, series: dict, station: str = "S-1") -> pd.DataFrame:
-    units = {"temp_c": "°C", "do_mg_l": "mg/l", "turbidity_ntu": "NTU"}
+    units = {"temp_c": "°C", "do_mg_l": "mg/l", "turbidity_ntu": "NTU", "ec_us_cm": "µS/cm"}
     return pd.concat(
         [
             pd.DataFrame({"station_id": station, "parameter": p, "ts": ts, "value": v, "unit": units[p]})
@@ -224,6 +225,101 @@ def test_history_model_flags_an_erratic_sensor_not_a_smooth_event_and_not_under_
     assert set(turb_iced.loc[ts[fouled], "qc_drift"]) == {2}
 
 
+def with_turbidity_covariate(config=CONFIG, floor: float = 0.3):
+    """The shipped config with the (shipped-disabled) cross-parameter model on turbidity: log turbidity
+    from log EC."""
+    model = Drift(model="covariate", covariate="ec_us_cm", side="high", log=True, floor=floor)
+    parameters = dict(config.parameters)
+    parameters["turbidity_ntu"] = dataclasses.replace(parameters["turbidity_ntu"], drift=model)
+    return dataclasses.replace(config, parameters=parameters)
+
+
+def snowmelt_stream(days: int, seed: int, fouling_from: int | None = None) -> tuple[pd.DatetimeIndex, dict]:
+    """A snowmelt stream: melt pulses that raise the flow carry sediment (turbidity up) and dilute the
+    conductivity (EC down) together — log turbidity = −2 · log EC + c, plus sensor noise. From day
+    `fouling_from` a film grows on the turbidity optics: the reading climbs ×1.35 a day (×8 in a week) at
+    an unchanged conductivity."""
+    rng = np.random.default_rng(seed)
+    ts, series = _river(days, seed=seed)
+    t_days = np.arange(len(ts)) / PER_DAY
+    pulses = np.zeros(len(ts))
+    for start in rng.uniform(2, days - 3, max(days // 6, 1)):  # melt pulses lasting ~2 days
+        pulses += np.where((t_days >= start) & (t_days < start + 2), np.sin(np.pi * (t_days - start) / 2), 0)
+    log_ec = np.log(360.0) - 0.25 * pulses + rng.normal(0, 0.005, len(ts))
+    log_turb = -2.0 * (log_ec - np.log(360.0)) + np.log(4.0) + rng.normal(0, 0.05, len(ts))
+    if fouling_from is not None:
+        log_turb += np.where(t_days >= fouling_from, np.log(1.35) * (t_days - fouling_from), 0.0)
+    series["ec_us_cm"] = np.round(np.exp(log_ec), 1)
+    series["turbidity_ntu"] = np.round(np.exp(log_turb), 2)
+    return ts, series
+
+
+def test_theil_sen_slope_ignores_a_minority_of_faulty_points() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.uniform(5.5, 6.0, 400)
+    y = -2.0 * x + rng.normal(0, 0.02, 400)
+    y[:80] += rng.uniform(1, 3, 80)  # 20 % of the bins from a fouled sensor
+    assert theil_sen_slope(x, y) == pytest.approx(-2.0, abs=0.15)
+    assert np.polyfit(x, y, 1)[0] != pytest.approx(-2.0, abs=0.15)  # least squares is pulled away
+    assert np.isnan(theil_sen_slope(np.ones(10), np.arange(10.0)))  # no spread in x: no slope
+
+
+def test_covariate_model_flags_turbidity_that_leaves_conductivity_not_melt_pulses() -> None:
+    config = with_turbidity_covariate()
+    ts, series = snowmelt_stream(50, seed=5, fouling_from=40)
+    raw = _frame(ts, series)
+    reference = _reference(raw[raw["ts"] < ts[30 * PER_DAY]], config)
+    turb_ref = reference.set_index("parameter").loc["turbidity_ntu"]
+    assert turb_ref["model"] == "covariate"
+    assert turb_ref["ratio"] == pytest.approx(-2.0, abs=0.2)  # the learned slope travels in `ratio`
+    scored = _score(raw[raw["ts"] >= ts[30 * PER_DAY]], reference, config)
+    turb = scored[scored["parameter"] == "turbidity_ntu"].set_index("ts")
+    clean = turb.loc[ts[30 * PER_DAY] : ts[40 * PER_DAY - 1], "qc_drift"]
+    assert (clean != 3).all() and (clean == 1).mean() > 0.9  # melt pulses pass (2: the window's first hours)
+    assert (turb.loc[ts[44 * PER_DAY] :, "qc_drift"] == 3).all()  # ×4 and more at the same EC
+    # the same turbidity without its conductivity cannot be judged
+    alone = _score(raw[(raw["ts"] >= ts[30 * PER_DAY]) & (raw["parameter"] != "ec_us_cm")], reference, config)
+    assert set(alone.loc[alone["parameter"] == "turbidity_ntu", "qc_drift"]) == {2}
+
+
+def freezing_stream(days: int, seed: int) -> tuple[pd.DatetimeIndex, dict]:
+    """A mountain stream through a winter: water at its freezing point (−0.01 °C) on days 10–20 and
+    25–45, 2–4 °C otherwise; EC 365 µS/cm with slow weather and, under ice, +10 µS/cm from the salts the
+    ice pushes out; a melt on day 22 dilutes EC to 250 in a few hours (water above freezing)."""
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(START, periods=days * PER_DAY, freq=STEP)
+    t_days = np.arange(len(ts)) / PER_DAY
+    frozen = ((t_days >= 10) & (t_days < 20)) | ((t_days >= 25) & (t_days < 45))
+    temp = np.where(frozen, -0.01, 3.0 + np.sin(2 * np.pi * t_days) + rng.normal(0, 0.05, len(ts)))
+    ec = 365 + 5 * np.sin(t_days / 3) + np.where(frozen, 10.0, 0.0) + rng.normal(0, 1.0, len(ts))
+    melt = (t_days >= 22) & (t_days < 23)
+    ec[melt] -= 115 * np.sin(np.pi * (t_days[melt] - 22))
+    return ts, {"temp_c": np.round(temp, 2), "ec_us_cm": np.round(ec, 1)}
+
+
+def test_ec_probe_frozen_into_ice_is_flagged_not_ice_salting_nor_a_melt() -> None:
+    ts, series = freezing_stream(50, seed=9)
+    t_days = np.arange(len(ts)) / PER_DAY
+    # the probe is encased for 3 h at a time on days 40 and 42 (EC falls to ~190, as at Tony Grove); the
+    # model judges hourly bins, so the stretches are whole UTC hours (START is 18:30 UTC)
+    encased = np.zeros(len(ts), bool)
+    for day in (40, 42):
+        encased |= (t_days >= day + 5.5 / 24) & (t_days < day + 8.5 / 24)
+    series["ec_us_cm"] = np.where(encased, np.round(series["ec_us_cm"] * 0.52, 1), series["ec_us_cm"])
+    raw = _frame(ts, series)
+    reference = _reference(raw[raw["ts"] < ts[36 * PER_DAY]])
+    ec_ref = reference.set_index("parameter").loc["ec_us_cm"]
+    assert ec_ref["model"] == "baseline" and ec_ref["threshold"] >= 50  # never below a technician's 50
+    scored = _score(raw, reference)
+    ec = scored[scored["parameter"] == "ec_us_cm"].set_index("ts")["qc_drift"]
+    assert (ec[ts[encased]] == 3).all()
+    assert not (ec[ts[~encased]] == 3).any()  # ice salting, the freeze-up and the melt pass
+    assert set(ec[ts[(t_days >= 21) & (t_days < 24)]]) == {2}  # above freezing: not judged (the melt)
+    # without the water temperature the model cannot tell ice from a melt: not judged
+    alone = _score(raw[raw["parameter"] == "ec_us_cm"], reference)
+    assert set(alone["qc_drift"]) == {2}
+
+
 def test_score_file_learns_the_reference_from_the_file_itself_without_history() -> None:
     ts, series = _river(60, seed=11)
     raw = _frame(ts, series)
@@ -246,6 +342,18 @@ def test_drift_settings_are_validated() -> None:
         parse_config(raw)
     with pytest.raises(ValueError, match="min_coverage"):
         parse_config({"version": "t", "drift": {"min_coverage": 0}})
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "covariate"}
+    with pytest.raises(ValueError, match="covariate model needs a `covariate`"):
+        parse_config(raw)
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "baseline", "covariate": "temp_c"}
+    with pytest.raises(ValueError, match="baseline_days"):
+        parse_config(raw)
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "baseline", "baseline_days": 1, "within": [-1, 1]}
+    with pytest.raises(ValueError, match="within"):
+        parse_config(raw)
+    raw["parameters"]["do_mg_l"]["drift"] = {"model": "baseline", "baseline_days": 2}
+    with pytest.raises(ValueError, match="reaches past lookback_hours"):
+        parse_config({**raw, "lookback_hours": 24})
     drift = {"model": "saturation", "covariate": "temp_c"}
     with pytest.raises(ValueError, match=r"drift\.window_hours"):
         parse_config({"version": "t", "lookback_hours": 6, "parameters": {"do_mg_l": {"drift": drift}}})

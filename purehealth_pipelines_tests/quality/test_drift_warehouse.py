@@ -1,5 +1,6 @@
 """The drift test in the warehouse (migration 0800_qc2_drift): references learned from core.readings by
-["core","qc_drift_reference"], then a drifted sensor's readings get qc_drift = 3 in core.readings."""
+["core","qc_drift_reference"], then a drifted sensor's readings get qc_drift = 3 in core.readings; the
+cross-parameter model's slope round-trips through core.qc_drift_reference.ratio (migration 1600)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import pytest
 from purehealth_pipelines.quality.assets import qc_drift_reference
 from purehealth_pipelines.quality.config import load_config
 from purehealth_pipelines.quality.drift import oxygen_saturation_mg_l
-from purehealth_pipelines.quality.pipeline import score_range
+from purehealth_pipelines.quality.pipeline import learn_drift_references, score_range
 from purehealth_pipelines.resources import WarehouseResource
 from purehealth_pipelines.warehouse.reader import read_frame
+from purehealth_pipelines.warehouse.writer import copy_frame
+from purehealth_pipelines_tests.quality.test_drift import snowmelt_stream, with_turbidity_covariate
 from realtime_bridge.writer import copy_readings
 
 CONFIG = load_config()
@@ -85,3 +88,53 @@ def test_reference_is_learned_from_core_readings_and_applied_when_rescoring(wh: 
     assert set(steady["qc_drift"]) == {1}
     assert set(scored.loc[scored["parameter"] == "temp_c", "qc_drift"]) == {2}
     assert scored["qc_version"].str.contains(reference["version"].iloc[0], regex=False).all()
+
+
+def test_covariate_model_round_trips_through_the_warehouse(wh: WarehouseResource) -> None:
+    """The cross-parameter model (log turbidity from log EC; shipped disabled, opt-in per config) learns
+    its slope from core.readings, stores it in core.qc_drift_reference.ratio, and the warehouse scorer
+    flags the fouled station's turbidity from it — the same functions score-file uses."""
+    config = with_turbidity_covariate(CONFIG)
+    frames = []
+    for station, fouling in (("IOT-D-FOULED", 22), ("IOT-D-CLEAN", None)):
+        ts, series = snowmelt_stream(DAYS, seed=7, fouling_from=fouling)
+        ts = ts - ts[0] + START
+        for parameter in ("ec_us_cm", "turbidity_ntu"):
+            frames.append(
+                pd.DataFrame(
+                    {"station_id": station, "parameter": parameter, "ts": ts, "value": series[parameter]}
+                )
+            )
+    with wh.connect() as conn, conn.cursor() as cur:
+        copy_readings(cur, pd.concat(frames, ignore_index=True))
+    learn_end = START + pd.Timedelta(days=LEARN_DAYS)
+    score_range(wh, START, learn_end, config, now=learn_end)
+    references = learn_drift_references(wh, config, until=learn_end).assign(version="drift-test-covariate")
+    with wh.connect() as conn, conn.transaction(), conn.cursor() as cur:
+        copy_frame(cur, "core.qc_drift_reference", references)
+    with wh.connect() as conn:
+        stored = read_frame(
+            conn,
+            "SELECT station_id, model, ratio FROM core.qc_drift_reference_current"
+            " WHERE parameter = 'turbidity_ntu' ORDER BY station_id",
+        )
+    assert list(stored["station_id"]) == ["IOT-D-CLEAN", "IOT-D-FOULED"]
+    assert set(stored["model"]) == {"covariate"}
+    assert stored["ratio"].to_numpy() == pytest.approx([-2.0, -2.0], abs=0.25)
+
+    end = START + pd.Timedelta(days=DAYS)
+    score_range(wh, learn_end, end, config, now=end)
+    with wh.connect() as conn:
+        scored = read_frame(
+            conn,
+            "SELECT station_id, ts, qc_drift FROM core.readings WHERE parameter = 'turbidity_ntu'"
+            " AND ts >= %(since)s ORDER BY station_id, ts",
+            {"since": learn_end.to_pydatetime()},
+        )
+    scored["ts"] = pd.to_datetime(scored["ts"], utc=True)
+    fouled = scored[
+        (scored["station_id"] == "IOT-D-FOULED") & (scored["ts"] >= START + pd.Timedelta(days=DAYS - 1))
+    ]
+    clean = scored[scored["station_id"] == "IOT-D-CLEAN"]
+    assert len(fouled) and set(fouled["qc_drift"]) == {3}  # ×3.3 by day 26 at an unchanged EC
+    assert len(clean) and 3 not in set(clean["qc_drift"])

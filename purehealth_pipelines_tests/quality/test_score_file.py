@@ -146,3 +146,24 @@ def test_lro_calibration_files_are_read_as_calibration_times(tmp_path) -> None:
         pd.Timestamp("2017-01-15 21:00", tz="UTC"),
         pd.Timestamp("2017-02-01 16:30", tz="UTC"),
     ]
+
+
+def test_lro_labels_say_what_the_technician_did(tmp_path) -> None:
+    """Each labelled reading is bad or not by the data README's rule, and its kind (logger code, deleted
+    stretch, correction beyond tolerance, qualifier only) is what the bench breaks missed readings down by."""
+    from purehealth_pipelines.quality.evaluation import read_lro_export
+
+    (tmp_path / "site.csv").write_text(
+        "datetime,turb,turb_cor,turb_qual,cond,cond_cor,cond_qual\n"
+        "2019-10-01 00:00,5.1,5.1,NULL,350.0,350.4,NULL\n"  # clean (EC corrected by < 50 µS/cm)
+        "2019-10-01 00:15,24.0,-9999,NULL,350.0,349.8,4\n"  # turbidity deleted; EC qualified only
+        "2019-10-01 00:30,-9999,-9999,NULL,350.0,410.0,NULL\n"  # logger code; EC offset beyond tolerance
+        "2019-10-01 00:45,6.0,,NULL,,,NULL\n"  # deleted (empty correction); EC not reported at all
+    )
+    frame = read_lro_export(tmp_path / "site.csv", "LRO-TEST")
+    turb = frame[frame["parameter"] == "turbidity_ntu"]
+    ec = frame[frame["parameter"] == "ec_us_cm"]
+    assert list(turb["bad"]) == [False, True, True, True]
+    assert list(turb["bad_kind"]) == ["", "deleted", "logger code", "deleted"]
+    assert list(ec["bad"]) == [False, True, True]
+    assert list(ec["bad_kind"]) == ["", "qualifier only", "corrected"]
