@@ -323,6 +323,15 @@ def test_restart_one_service_on_request(deployment: Deployment) -> None:
     assert not group_members(before["pgid"])
 
 
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def test_down_stops_every_process(deployment: Deployment) -> None:
     state = deployment.state()
     groups = {s["pgid"] for s in state["services"].values()} | set(state["draining_groups"])
@@ -330,7 +339,10 @@ def test_down_stops_every_process(deployment: Deployment) -> None:
     done = deployment.cli("down", timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert not [g for g in groups if group_members(g)]  # no orphan: every group is empty
-    assert not group_members(supervisor) and not Path(f"/proc/{supervisor}").exists()
+    assert not group_members(supervisor)
+    # Gone, or a zombie: once `up` has exited the supervisor's parent is PID 1, which in a container may
+    # reap late or never; a zombie runs nothing and holds no port.
+    wait_for(lambda: not _running(supervisor), 30, 0.5, what=f"supervisor {supervisor} exited")
     status = deployment.cli("status")
     assert status.returncode == 3 and "down" in status.stdout
     for port in deployment.webserver_ports:
