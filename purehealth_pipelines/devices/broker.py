@@ -22,6 +22,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from purehealth_pipelines import settings
 
 SERVICE = "service"
@@ -36,9 +39,13 @@ class DeviceEntry:
 
 
 def fragment_name(database_url: str) -> str:
-    """The fragment a warehouse renders: its database name (safe characters only)."""
-    name = database_url.rsplit("/", 1)[-1].split("?", 1)[0] or "default"
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
+    """The fragment a warehouse renders: its database name (safe characters only), never anything else of the
+    connection string (a key=value conninfo carries the password)."""
+    try:
+        name = conninfo_to_dict(database_url).get("dbname") or "default"
+    except psycopg.ProgrammingError:
+        name = "default"
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in str(name))
 
 
 def render(devices: Iterable[DeviceEntry], topic_root: str = TOPIC_ROOT) -> tuple[str, str]:
