@@ -2,7 +2,7 @@
 
     PUREHEALTH_WAREHOUSE_URL=postgresql://…community-server…/postgres python bench/bench_compression_demo.py
 
-What issue 17 reported: on Community a second `make demo` over compressed chunks failed in `core/readings`
+Reported before this fix: on Community a second `make demo` over compressed chunks failed in `core/readings`
 (`tuple decompression limit exceeded`). This runs what `make demo` runs — live-station history published
 over the real broker and landed by a real bridge, then every asset in dependency order (demo_cli's
 `run_pipeline`) — in a throwaway database on the server PUREHEALTH_WAREHOUSE_URL names (never the demo's

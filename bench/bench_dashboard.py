@@ -1,4 +1,4 @@
-"""Dashboard bench (issue 14): page load -> first map paint with 300 stations, and the page under live load.
+"""Dashboard bench: page load -> first map paint with 300 stations, and the page under live load.
 
     python bench/bench_dashboard.py [--stations 300] [--loads 15] [--rate 1000] [--minutes 5] [--sample-s 30]
                                     [--only paint|soak] [--trace trace.json]

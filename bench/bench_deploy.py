@@ -1,4 +1,4 @@
-"""Deployment bench (issue 17): the one-host topology with the project's real code location.
+"""Deployment bench: the one-host topology with the project's real code location.
 
     python bench/bench_deploy.py
 

@@ -1,6 +1,6 @@
 """Live-path benchmark: broker pipe limit, bridge landing rate (as a ratio), end-to-end latency.
 
-One run measures, seconds apart on the same machine (performance.md):
+One run measures, seconds apart on the same machine (docs/performance.md):
 1. the broker's QoS 1 pipe limit with the C clients: `mosquitto_pub -l` -> Mosquitto -> `mosquitto_sub`;
 2. the bridge's sustained landing rate fed by `mosquitto_pub -l` (5 parameters per message), as a ratio
    to (1) — target >= 0.7;
@@ -86,7 +86,7 @@ def db_copy_limit(url: str, n: int) -> float:
     """Readings/s of one text COPY of n messages' rows (as the bridge lands them) into raw.sensor_messages.
 
     The database's own ingest limit for the same rows, so the bridge can be judged against it too (on a
-    2-core box the bridge, Mosquitto and PostgreSQL share the cores; see performance.md).
+    2-core box the bridge, Mosquitto and PostgreSQL share the cores; see docs/performance.md).
     """
     base = datetime(2026, 1, 1, tzinfo=UTC)
     parameters = "{temp_c,do_mg_l,ph,ec_us_cm,turbidity_ntu}"

@@ -7,7 +7,7 @@ first byte to COMMIT, in both COPY formats: CSV and binary. The ratio is taken a
 so the writer is charged for all of its own encoding work. The writer: `write_partition` from a pandas
 DataFrame, which also locks and deletes the window and encodes the frame. Both start from an empty table;
 the best of `--repeats` runs of each is kept, alternating them so machine noise hits both.
-Target (performance.md): ratio >= 0.7.
+Target (docs/performance.md): ratio >= 0.7.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Bench: QARTOD scoring + write of one daily core.readings partition, and the analyst's hourly-rollup query.
 
-Prints ratios against limits measured in the same run (shared/reference/performance.md):
+Prints ratios against limits measured in the same run (docs/performance.md):
 * one day for 300 stations × 6 parameters at 15-minute steps (172,800 readings, plus 7 h of context):
   read raw + unify + score + write core.readings, against a raw COPY of the same rows (pre-serialised CSV,
   no Python work) into a hypertable shaped like core.readings;

@@ -1,6 +1,6 @@
 """The one way the asset checks get a great-expectations context (GX 1.x, ephemeral, quiet).
 
-GX is imported here, lazily (it costs 2-3 s, stack_notes.md), not at module import. Its
+GX is imported here, lazily (it costs 2-3 s, docs/stack_notes.md), not at module import. Its
 `data_context.types.base` module forces its own logger to INFO and announces a temporary docs directory and
 its datasources on every check, once per check in every run log and in `purehealth demo run`'s output;
 progress bars are off for the same reason.

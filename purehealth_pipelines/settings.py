@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 DEFAULT_WAREHOUSE_URL = "postgresql://purehealth:purehealth@127.0.0.1:5432/purehealth"
-# dagster-postgres needs the psycopg2 driver named explicitly under SQLAlchemy 2.1 (stack_notes.md).
+# dagster-postgres needs the psycopg2 driver named explicitly under SQLAlchemy 2.1 (docs/stack_notes.md).
 
 
 def warehouse_url() -> str:

@@ -1,4 +1,4 @@
-"""Restore drill (issue 17): backup -> drop -> restore gives identical row counts and the pipeline carries on.
+"""Restore drill: backup -> drop -> restore gives identical row counts and the pipeline carries on.
 
 Real PostgreSQL/TimescaleDB, real pg_dump/pg_restore, a real Dagster instance whose storage is a scratch
 PostgreSQL database (never purehealth_dagster). On TimescaleDB Community one chunk is compressed before the

@@ -1,4 +1,4 @@
-"""Partition re-writes of windows older than the compression horizon, on both TimescaleDB editions (issue 17).
+"""Partition re-writes of windows older than the compression horizon, on both TimescaleDB editions.
 
 On the Apache edition (Debian's, what `scripts/services.sh` installs) there is no compression: a re-write is
 the plain replace and the first test is all that runs. On TimescaleDB Community (point
@@ -121,7 +121,7 @@ def community_url(admin_url: str) -> Iterator[str]:
 
 
 def test_plain_delete_over_compressed_chunks_hits_the_limit(community_url: str) -> None:
-    """The failure issue 17 reported, reproduced: what the writer has to get through."""
+    """The failure seen on the Community build, reproduced: what the writer has to get through."""
     start, end = OLD + 3 * WEEK, OLD + 3 * WEEK + timedelta(days=1)
     with psycopg.connect(community_url, autocommit=True) as conn:
         write_partition(conn, "core.readings", window_frame(start, 1, 1.0), start, end)

@@ -1,6 +1,6 @@
 """Tests for purehealth_pipelines.indices: CPCB/MPCB WQI and CPCB designated-best-use classes.
 
-Expected numbers are literals worked out by hand from shared/reference/water_quality.md §1–2, not
+Expected numbers are literals worked out by hand from docs/water_quality.md §1–2, not
 recomputed with the code under test.
 """
 

@@ -1,12 +1,12 @@
 """The MQTT -> TimescaleDB bridge: persistent QoS 1 session, batched idempotent writes, ack after COMMIT.
 
 Threads (a pipeline; profiled in bench/bench_live.py): paho's network loop only enqueues (an exception in
-`on_message` would stop paho's loop, stack_notes.md; fastmqtt.py trims paho's per-message cost); a prepare
-thread collects batches (flushed by size or by time since the first message) and validates/encodes them
-while the main thread has the previous batch in the database; the main thread writes each batch in one
-transaction (writer.py) and only then acknowledges its messages, in receive order. The hand-over queue
-holds one prepared batch, so while the database is busy the inbox fills and the next batch is larger
-(batches grow with load, up to --batch-max, without a timer to tune).
+`on_message` would stop paho's loop, docs/stack_notes.md; fastmqtt.py trims paho's per-message cost); a
+prepare thread collects batches (flushed by size or by time since the first message) and validates/encodes
+them while the main thread has the previous batch in the database; the main thread writes each batch in one
+transaction (writer.py) and only then acknowledges its messages, in receive order. The hand-over queue holds
+one prepared batch, so while the database is busy the inbox fills and the next batch is larger (batches grow
+with load, up to --batch-max, without a timer to tune).
 
 Delivery guarantee: a message is acknowledged only after its rows (or its dead letter) are committed, so
 the broker redelivers anything not yet committed after a crash, a kill -9 or a broker restart; the unique

@@ -1,6 +1,6 @@
 """Realistic IoT sensor traffic for registered stations, with injected faults, and a payload fuzzer.
 
-The physics is deliberately simple but shaped like real river sondes (see shared/reference/water_quality.md):
+The physics is deliberately simple but shaped like real river sondes (see docs/water_quality.md):
 - water temperature follows a diurnal sine peaking mid-afternoon (~15:00 IST) with ±1.5 °C amplitude;
 - dissolved oxygen follows photosynthesis: maximum in the late afternoon, minimum before dawn, and falls
   as temperature rises (solubility); amplitude ~1.5 mg/L around a station-specific mean (5-8 mg/L);

@@ -1,4 +1,4 @@
-"""Pure validation of MQTT messages against the contract (ARCHITECTURE §7). No I/O, no clock reads.
+"""Pure validation of MQTT messages against the contract (docs/contracts.md §7). No I/O, no clock reads.
 
 Why strict: everything that lands in raw.sensor_readings is trusted downstream (QARTOD scoring, alerts,
 WebSocket clients), so a message is accepted whole or rejected whole, with a reason an operator can act on.

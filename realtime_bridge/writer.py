@@ -1,6 +1,6 @@
 """The batch writer: one transaction per batch, idempotent, and only then may the bridge acknowledge.
 
-Per batch (ThingsBoard and the prototype do the same, performance.md): each validated readings message
+Per batch (ThingsBoard and the prototype do the same, docs/performance.md): each validated readings message
 becomes ONE row of raw.sensor_messages (parameters and values as parallel arrays; migration 0201 says why:
 one tuple and one index entry per message instead of one per reading is what lifted the database's share
 of the landing rate). The rows are COPYed (text format, built as one string: the per-row Python cost

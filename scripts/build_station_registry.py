@@ -142,7 +142,7 @@ IOT_STATIONS = [
 ]
 
 # Live sensors sited at an NWMP/MPCB grab-sampling point (same bridge or ghat, per the station names): the
-# live WQI takes BOD/FC/TC from that lab station's latest sample (mart.station_wqi_daily, issue 13). Mithi,
+# live WQI takes BOD/FC/TC from that lab station's latest sample (mart.station_wqi_daily). Mithi,
 # Ulhas at Mohone and Nag have no lab station at the site in the NWMP tables.
 COLOCATED_LAB_STATIONS = {
     "IOT-PUNE-MULA-01": "NWMP-2193",  # Mula at Aundh bridge

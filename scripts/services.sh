@@ -12,7 +12,7 @@
 # starting second copies on other ports: the project's settings go into the distribution's conf.d folders and
 # the service is restarted only when those settings changed. TimescaleDB comes from the distribution's package
 # where one exists (Debian 13: postgresql-NN-timescaledb); otherwise the Debian 13 source package is built for
-# the local PostgreSQL major (Apache-2 edition), as described in shared/reference/stack_notes.md.
+# the local PostgreSQL major (Apache-2 edition), as described in docs/stack_notes.md.
 set -euo pipefail
 
 PG_USER="${PUREHEALTH_PG_USER:-purehealth}"
@@ -20,7 +20,7 @@ PG_PASSWORD="${PUREHEALTH_PG_PASSWORD:-purehealth}"
 PG_PORT="${PUREHEALTH_PG_PORT:-5432}"
 MOSQUITTO_CONF=/etc/mosquitto/mosquitto.conf
 MOSQUITTO_PROJECT_CONF=/etc/mosquitto/conf.d/purehealth.conf
-# Broker authentication (issue 16): password + ACL files rendered from fragments in this directory.
+# Broker authentication: password + ACL files rendered from fragments in this directory.
 MQTT_AUTH_DIR="${PUREHEALTH_MQTT_AUTH_DIR:-/etc/mosquitto/purehealth}"
 MQTT_BRIDGE_USER="${PUREHEALTH_MQTT_BRIDGE_USERNAME:-purehealth-bridge}"
 MQTT_BRIDGE_PASSWORD="${PUREHEALTH_MQTT_BRIDGE_PASSWORD:-purehealth-bridge-local}"
@@ -263,7 +263,7 @@ configure_mosquitto() {
   local want
   want=$(cat <<CONF
 # Written by PureHealth Pipelines scripts/services.sh
-# Nagle off and no inflight cap: with the defaults QoS 1 moves ~250 msg/s (stack_notes.md).
+# Nagle off and no inflight cap: with the defaults QoS 1 moves ~250 msg/s (docs/stack_notes.md).
 set_tcp_nodelay true
 max_inflight_messages 0
 # Queue for offline persistent sessions: 10 minutes at 1,000 msg/s = 600,000 messages, with headroom.
@@ -272,7 +272,7 @@ max_queued_bytes 0
 $persistence
 autosave_interval 60
 $listener
-# Authentication (issue 16): no anonymous client on any listener; one password file and one ACL file
+# Authentication: no anonymous client on any listener; one password file and one ACL file
 # for all listeners (per_listener_settings is false by default), re-read on SIGHUP without dropping sessions.
 # include_dir is read after mosquitto.conf, so this allow_anonymous overrides a Debian "true" there.
 allow_anonymous false

@@ -1,1 +1,1 @@
-"""Alerts that reach people (issue 15): subscriptions, the transactional outbox, delivery, ack/escalation."""
+"""Alerts that reach people: subscriptions, the transactional outbox, delivery, ack/escalation."""

@@ -1,1 +1,1 @@
-"""The read API and the live dashboard (issue 14): `purehealth api`."""
+"""The read API and the live dashboard: `purehealth api`."""

@@ -64,7 +64,7 @@ def _cadence(partitions_def: dg.PartitionsDefinition) -> str:
     return "@daily" if hour != "*" else "@hourly"
 
 
-# Government windows (issue 13): NWMP (calendar years) and MPCB's financial years are yearly demo windows;
+# Government windows: NWMP (calendar years) and MPCB's financial years are yearly demo windows;
 # the monthly assets and the daily assets that turn those publications into readings and lab-sample WQIs are
 # backfilled over the same span, so every MPCB demo station gets monthly WQIs and the last complete financial
 # year has its report. The report itself renders only that last year (a report a year is what MPCB publishes).
@@ -368,7 +368,7 @@ def serve(args: argparse.Namespace) -> int:
     # per-load ticket (live/tickets.py). DEMO_WS_TOKEN is the developers' operator token: printed below for
     # tools (websocat, scripts), never handed to the page.
     commands.append([*purehealth.split(), "api", "--port", str(DEMO_API_PORT)])
-    # Alert delivery (issue 15): drains ops.alert_outbox to the subscribers (`purehealth alerts subscribe`).
+    # Alert delivery: drains ops.alert_outbox to the subscribers (`purehealth alerts subscribe`).
     commands.append([*purehealth.split(), "notify"])
     # Each child leads its own process group, so stopping one stops everything it started.
     processes = [

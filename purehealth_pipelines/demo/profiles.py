@@ -1,6 +1,6 @@
 """A small, deterministic model of Maharashtra river water quality for the offline demo publishers.
 
-Ranges and seasonality follow water_quality.md §4 (derived from NWMP 2012–2023 and MPCB reports):
+Ranges and seasonality follow docs/water_quality.md §4 (derived from NWMP 2012–2023 and MPCB reports):
 - Pune urban rivers (Mula, Mutha, Pawana, Bhima below Pune): DO 0–7 mg/l, BOD 3–32, EC to ~9,800 µS/cm;
 - tidal creeks (Mithi): DO 0.7–4.9, BOD 19–56, EC 4,400–29,000;
 - clean stretches (Krishna at Rajapur/Kurundwad): DO 4.8–7.7, BOD 1.4–4.8;
@@ -9,7 +9,7 @@ Ranges and seasonality follow water_quality.md §4 (derived from NWMP 2012–202
   coliform and turbidity; water temperature ~12 °C winter minimum (Nashik) to 35–40 °C pre-monsoon.
 - some stations slowly improve or deteriorate year on year (station_drift), so the annual WQI trend has
   something to find, as in MPCB's reports where a few stretches change class every year.
-With these, MPCB's WQI classes come out mostly A–C (about half A), with some stretches below (issue 13).
+With these, MPCB's WQI classes come out mostly A–C (about half A), with some stretches below.
 Every value is a pure function of (seed, station, time): the same seed gives the same bytes.
 """
 

@@ -2,9 +2,9 @@
 
 `demo_transport(seed)` is an httpx.MockTransport that answers the same URLs the live clients call (CPCB NWMP
 tables, data.gov.in OGD, MPCB tables, India-WRIS Dataset, IMD gridded downloads), so demo mode runs the real
-HTTP client and parsers. Output is deterministic per seed and includes the publishers' dirt (water_quality.md
-§4–5): wrapped names and numbers, 'BDL', '-', a duplicated station-year, a garbage cell, coliform capped at
-the MPN table's top.
+HTTP client and parsers. Output is deterministic per seed and includes the publishers' dirt
+(docs/water_quality.md §4–5): wrapped names and numbers, 'BDL', '-', a duplicated station-year, a garbage
+cell, coliform capped at the MPN table's top.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The batch demo needs a few days of live-station readings for the quality, mart and forecasting assets to
 work on. Instead of writing them into the landing table directly, this publishes them as sensor messages
-(ARCHITECTURE §7 payloads, QoS 1) to the real broker while a real `purehealth bridge` lands them, so the demo
-exercises the same validation, dead-lettering and exactly-once landing as production traffic.
+(docs/contracts.md §7 payloads, QoS 1) to the real broker while a real `purehealth bridge` lands them, so
+the demo exercises the same validation, dead-lettering and exactly-once landing as production traffic.
 """
 
 from __future__ import annotations

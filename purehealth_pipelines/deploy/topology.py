@@ -127,7 +127,7 @@ def validate(config: DeployConfig) -> list[str]:
     if not config.dagster_pg_url.startswith("postgresql+psycopg2://"):
         problems.append(
             "the Dagster storage URL must name the psycopg2 driver (postgresql+psycopg2://...): "
-            "dagster-postgres' NOTIFY fails under psycopg 3 (shared/reference/stack_notes.md)"
+            "dagster-postgres' NOTIFY fails under psycopg 3 (docs/stack_notes.md)"
         )
     return problems
 

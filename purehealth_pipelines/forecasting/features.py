@@ -24,7 +24,7 @@ import pandas as pd
 from purehealth_pipelines.vocabulary import TIMEZONE
 
 HORIZONS_H: tuple[int, ...] = (1, 6, 24)
-# Parameters forecast from the live sensors (ARCHITECTURE §5 codes).
+# Parameters forecast from the live sensors (docs/contracts.md §5 codes).
 TARGET_PARAMETERS: tuple[str, ...] = ("do_mg_l", "ph", "turbidity_ntu", "ec_us_cm")
 BASE_LAGS_H: tuple[int, ...] = (1, 2, 3, 6, 12, 24, 48, 168)
 ROLLING_WINDOWS_H: tuple[int, ...] = (6, 24, 168)
@@ -84,7 +84,7 @@ def feature_columns(horizons: Sequence[int] = HORIZONS_H, exogenous: bool = True
     for window in ROLLING_WINDOWS_H:
         columns += [f"roll_mean_{window}h", f"roll_std_{window}h"]
     columns += ["roll_min_24h", "roll_max_24h", "diff_1h", "diff_24h"]
-    # The daily cycle for longer horizons (issue 18: +6 h lost to same-hour-yesterday on real data): the
+    # The daily cycle for longer horizons (+6 h lost to same-hour-yesterday on real data): the
     # value 24 h before the target minus now, and how the river moved over the same hours yesterday.
     for h in daily_cycle_horizons(horizons):
         columns += [f"seasonal_minus_now_{h}h", f"yesterday_change_{h}h"]
@@ -147,7 +147,7 @@ def calendar_features(ts: pd.Series) -> pd.DataFrame:
     """Hour of day (IST), day of year on the unit circle, month, and the southwest monsoon flag.
 
     Monsoon = June–September, IMD's southwest-monsoon season; it dilutes BOD, lifts DO and brings turbidity
-    (water_quality.md §4). Calendar features are known in advance, so they never leak."""
+    (docs/water_quality.md §4). Calendar features are known in advance, so they never leak."""
     local = pd.to_datetime(ts, utc=True).dt.tz_convert(TIMEZONE)
     doy = local.dt.dayofyear.to_numpy(dtype="float64")
     angle = 2 * np.pi * (doy - 1) / 365.25

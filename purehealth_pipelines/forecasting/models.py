@@ -8,7 +8,7 @@ Pure: features in, boosters / predictions out. Choices and why:
   model's natural starting point.
 - Quantile objective for P10/P50/P90; predictions are sorted per row afterwards (monotone rearrangement,
   Chernozhukov, Fernández-Val & Galichon 2010, Econometrica 78(3)) so the interval never crosses.
-- Deterministic: deterministic=True, force_row_wise=True, fixed num_threads and seeds (stack_notes.md:
+- Deterministic: deterministic=True, force_row_wise=True, fixed num_threads and seeds (docs/stack_notes.md:
   bit-identical models). Station id is a pandas category (LightGBM rejects pandas 3 `str` columns); the
   category list is stored in the model text, so a reloaded booster maps station ids the same way.
 - The P10–P90 interval is calibrated by conformalized quantile regression (Romano, Patterson & Candès 2019,

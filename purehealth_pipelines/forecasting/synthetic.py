@@ -1,10 +1,10 @@
 """Synthetic sensor readings with a learnable signal, for tests, the bench and offline demos.
 
-The shapes follow water_quality.md §4: DO has a diurnal cycle (photosynthesis: peak mid-afternoon, minimum
-before dawn), is worst pre-monsoon (Apr–May) and lifted by monsoon dilution; turbidity jumps after rain;
-conductivity drops with monsoon flow; pH follows DO's diurnal cycle a little. Each series adds AR(1) noise
-(sensor drift/weather) and white noise, so persistence is a strong but beatable baseline.
-Deterministic for a given seed.
+The shapes follow docs/water_quality.md §4: DO has a diurnal cycle (photosynthesis: peak mid-afternoon,
+minimum before dawn), is worst pre-monsoon (Apr–May) and lifted by monsoon dilution; turbidity jumps after
+rain; conductivity drops with monsoon flow; pH follows DO's diurnal cycle a little. Each series adds AR(1)
+noise (sensor drift/weather) and white noise, so persistence is a strong but beatable baseline. Deterministic
+for a given seed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 CPCB's "Water Quality Criteria" (Table 1, primary water quality criteria for designated best use) gives
 each use class a set of limits; a sample's class is the best class (A first) whose every criterion it
-meets (shared/reference/water_quality.md §1). The criteria live in one data table,
+meets (docs/water_quality.md §1). The criteria live in one data table,
 :data:`CPCB_BEST_USE_CLASSES`, that reads like the CPCB table, so a reviewer can check it line by line
 and a revised table is a data change, not a code change.
 

@@ -3,7 +3,7 @@
 MPCB's annual "Water Quality Status of Maharashtra" reports (2023-24 edition, named NSFWQI there) score
 surface water with the CPCB adaptation of the National Sanitation Foundation index: four sub-indices
 (DO % saturation, fecal coliform, pH, BOD), each a piecewise curve, combined with fixed weights. The
-piecewise tables, weights, class bands and golden case are in ``shared/reference/water_quality.md`` §2.
+piecewise tables, weights, class bands and golden case are in ``docs/water_quality.md`` §2.
 
 Decisions that the published tables leave open, made here once so every caller gets the same answer:
 
@@ -96,7 +96,7 @@ def saturation_concentration_mg_l(temp_c: ArrayLike) -> float | np.ndarray | pd.
     """Oxygen solubility Cs(T) in fresh water, mg/l, for the ``temperature`` saturation method.
 
     Cs = 14.59 − 0.3955·T + 0.0072·T² − 0.0000619·T³ (T in °C), the cubic given with the NSF/CPCB
-    index (shared/reference/water_quality.md §2). Exposed so analysts can see the denominator used.
+    index (docs/water_quality.md §2). Exposed so analysts can see the denominator used.
     """
     t = _as_float_array(temp_c)
     cs = 14.59 - 0.3955 * t + 0.0072 * t**2 - 0.0000619 * t**3

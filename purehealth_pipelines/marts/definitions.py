@@ -39,7 +39,7 @@ marts_automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 # The lab-sample WQI marts and the annual report follow government publications (monthly at best), not the
-# live minute: their own, slower sensor keeps them off the live path's 30-second ticks (issue 13).
+# live minute: their own, slower sensor keeps them off the live path's 30-second ticks.
 WQI_REPORT = dg.AssetKey(["reports", "water_quality_status"])
 wqi_automation_sensor = dg.AutomationConditionSensorDefinition(
     "wqi_automation_sensor",

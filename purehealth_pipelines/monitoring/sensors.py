@@ -1,7 +1,7 @@
 """A run-failure sensor: every failed run of the code location is recorded in `ops.run_failures`.
 
 Why: the marts follow live readings through an automation sensor whose ticks stay green whatever the runs
-they request do — a mart that failed on every live tick (issue 10) showed nothing on the Automation tab.
+they request do — a mart that failed on every live tick showed nothing on the Automation tab.
 This sensor's ticks name each failed run (the Automation tab lists them), and `ops.run_failures` keeps one row
 per failed run with its assets, partition and error, and — in the same transaction — the notifications owed
 to the operators' subscriptions (ops.alert_outbox, delivered by `purehealth notify`).

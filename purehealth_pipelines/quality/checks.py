@@ -1,6 +1,6 @@
 """great-expectations checks on core.readings, run inside a Dagster @asset_check.
 
-dagster-ge does not support GX 1.x (stack_notes.md), so the suite is built here with GX's own API on an
+dagster-ge does not support GX 1.x (docs/stack_notes.md), so the suite is built here with GX's own API on an
 ephemeral context. GX is imported inside the function (2–3 s import) and its progress bars are off.
 The check validates the most recently materialised partition of core.readings.
 """

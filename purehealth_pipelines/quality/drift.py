@@ -1,4 +1,4 @@
-"""Model-based QC test for what the rule tests cannot see: sensor drift and fouling (issue 18).
+"""Model-based QC test for what the rule tests cannot see: sensor drift and fouling.
 
 A drifting dissolved-oxygen sensor (+2 mg/l for weeks) or a fouled turbidity sensor reads values that are
 each plausible, change slowly and are never flat, so gross range, spike, rate of change and flat line pass
@@ -6,7 +6,7 @@ them, and a climatology only catches the part that leaves the month's span. What
 *model*: something that predicts the reading without trusting its value.
 
 * ``saturation`` (dissolved oxygen): the co-measured water temperature fixes how much oxygen water holds
-  at saturation, Cs(T) (the solubility curve of shared/reference/water_quality.md §2). A river sits at a
+  at saturation, Cs(T) (the solubility curve of docs/water_quality.md §2). A river sits at a
   station-specific fraction of it — below 1 at altitude (lower air pressure) and where respiration wins,
   around it elsewhere; photosynthesis and respiration move it through the day but its daily median is
   stable. The station's own ratio is learned (median of DO / Cs(T) over its history, so no barometric
@@ -65,7 +65,7 @@ HISTORY_PREDICTORS = 4
 def oxygen_saturation_mg_l(temp_c: np.ndarray) -> np.ndarray:
     """Dissolved oxygen at saturation (mg/l, fresh water, sea-level pressure) at temperature T (°C).
 
-    Cs = 14.59 − 0.3955 T + 0.0072 T² − 0.0000619 T³ (water_quality.md §2, the same curve the WQI's
+    Cs = 14.59 − 0.3955 T + 0.0072 T² − 0.0000619 T³ (docs/water_quality.md §2, the same curve the WQI's
     `temperature` DO-saturation method uses). Pressure and salinity are left out on purpose: the station's
     learned ratio absorbs them.
     """

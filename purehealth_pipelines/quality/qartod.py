@@ -1,7 +1,7 @@
 """QARTOD quality scoring of canonical readings: pure functions over DataFrames, built on ioos_qc 3.0.
 
 Flags follow QARTOD/IOOS: 1 pass, 2 not evaluated, 3 suspect, 4 fail, 9 missing; the aggregate qc_flag is
-the worst flag with precedence 4 > 3 > 1 > 2 > 9 (ioos_qc.qartod.qartod_compare; water_quality.md §3).
+the worst flag with precedence 4 > 3 > 1 > 2 > 9 (ioos_qc.qartod.qartod_compare; docs/water_quality.md §3).
 
 Speed: one daily partition holds ~1,800 series (300 stations × 6 parameters). Calling ioos_qc once per
 series costs ~1 ms of overhead each, i.e. seconds per day. Instead each test is called once per

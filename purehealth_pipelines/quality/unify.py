@@ -1,4 +1,4 @@
-"""Unify the raw sources into the canonical reading (ARCHITECTURE §5): codes, units, sources, censoring.
+"""Unify the raw sources into the canonical reading (docs/contracts.md §5): codes, units, sources, censoring.
 
 Pure functions: they take the rows read from the raw tables (already long: station_id, parameter, ts,
 value, unit, censored) and return canonical rows plus the rows that cannot be made canonical, with the

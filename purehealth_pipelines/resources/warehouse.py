@@ -1,7 +1,7 @@
 """The one warehouse resource: every asset, the CLI and the bridge reach TimescaleDB through it.
 
 psycopg 3 for the warehouse (COPY, server-side binding); dagster-postgres keeps its own psycopg2 connection
-for Dagster's run storage (stack_notes.md: SQLAlchemy 2.1 + psycopg 3 breaks its NOTIFY writes).
+for Dagster's run storage (docs/stack_notes.md: SQLAlchemy 2.1 + psycopg 3 breaks its NOTIFY writes).
 """
 
 from __future__ import annotations

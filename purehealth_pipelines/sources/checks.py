@@ -1,6 +1,6 @@
 """great-expectations 1.x suites on each raw source asset, inside Dagster @asset_checks.
 
-dagster-ge needs GX < 1 (stack_notes.md), so each check runs its own ephemeral GX context. GX is imported
+dagster-ge needs GX < 1 (docs/stack_notes.md), so each check runs its own ephemeral GX context. GX is imported
 inside the check (its import costs seconds) with progress bars off. Checks validate the rows of the run's
 partition window (or, run alone, the latest 100k rows). Blocking checks stop downstream assets (core
 readings) from consuming a partition that would poison them: wrong types, duplicate keys, impossible values.

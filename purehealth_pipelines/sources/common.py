@@ -16,7 +16,7 @@ from purehealth_pipelines.vocabulary import TIMEZONE
 
 IST = TIMEZONE  # pandas takes the zone by name
 
-# Cells that mean "not measured" in CPCB/MPCB tables (water_quality.md §5).
+# Cells that mean "not measured" in CPCB/MPCB tables (docs/water_quality.md §5).
 MISSING_TOKENS = frozenset({"", "-", "_", "--", "---", "NA", "N/A", "NR", "NS", "N.A.", "NOT SAMPLED"})
 # Cells that mean "below detection limit" with no limit given: value unknown, censored '<'.
 BELOW_DETECTION_TOKENS = frozenset({"BDL", "BLD", "ND", "NIL", "NOT DETECTED"})

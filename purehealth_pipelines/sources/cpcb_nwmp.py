@@ -1,10 +1,10 @@
 """CPCB NWMP yearly station tables -> raw.cpcb_nwmp rows (pure parsing; no I/O beyond the text given).
 
 The published tables (cpcb.nic.in/nwmp-data-YYYY/, and the compilation in shared/data) have one row per
-station per year with an annual Min and Max per parameter. Their dirt (water_quality.md §5; seen in the real
-file): leading spaces in header names, newlines inside quoted names and inside numbers ("16000\\n 0"), tokens
-"BDL", "-", "_", "--", "nil", empty cells, a repeated header row, blank continuation rows, the same station
-under several code spellings, and the same station-year published twice (2018 has two tables).
+station per year with an annual Min and Max per parameter. Their dirt (docs/water_quality.md §5; seen in the
+real file): leading spaces in header names, newlines inside quoted names and inside numbers ("16000\\n 0"),
+tokens "BDL", "-", "_", "--", "nil", empty cells, a repeated header row, blank continuation rows, the same
+station under several code spellings, and the same station-year published twice (2018 has two tables).
 
 Rules (each rejection is a dead letter with its reason, so every record is either landed or explained):
 - record without a numeric station code, or with an invalid year -> dead letter (whole record);

@@ -4,7 +4,7 @@
 the query string (stateName, districtName, agencyName, startdate, enddate, download=false, page, size); the
 response is `{"data": [{stationCode, stationName, latitude, longitude, dataValue, dataTime, unit, …}]}`.
 A blank district returns nothing, so we ask district by district; we page until a short page
-(water_quality.md §5). Station ids are 'CWC-<SLUG of stationName>', as in ref.stations.
+(docs/water_quality.md §5). Station ids are 'CWC-<SLUG of stationName>', as in ref.stations.
 
 What real responses showed: WRIS returns *every* datatype of a station, each record with a `datatypeCode`:
 observed (`QOB`) and computed (`QCO`, from the rating curve) discharge, and several level series (`HHS`,

@@ -1,6 +1,6 @@
 """Earth Engine: water-quality indices over a buffer around each station, fetched as one table per request.
 
-Collections and formulas (water_quality.md §5): Sentinel-2 `COPERNICUS/S2_SR_HARMONIZED` (reflectance =
+Collections and formulas (docs/water_quality.md §5): Sentinel-2 `COPERNICUS/S2_SR_HARMONIZED` (reflectance =
 DN × 0.0001), Landsat `LANDSAT/LC08|LC09/C02/T1_L2` (SR = DN × 2.75e-5 − 0.2). NDWI (G−NIR)/(G+NIR) (McFeeters
 1996), MNDWI (G−SWIR1)/(G+SWIR1) (Xu 2006), NDTI (R−G)/(R+G) (Lacaux 2007), NDCI (B5−B4)/(B5+B4) (Mishra &
 Mishra 2012, Sentinel-2 only) and chl-a = 14.039 + 86.115·NDCI + 194.325·NDCI² (same paper; needs local
@@ -46,7 +46,7 @@ _initialized: str | None = None  # 'live' or 'offline': ee.Initialize once per p
 
 def initialize_offline() -> None:
     """Initialise earthengine-api without network, from the algorithm catalogue the package ships for its
-    own tests (stack_notes.md). Graphs can then be built and serialised; compute calls must be faked.
+    own tests (docs/stack_notes.md). Graphs can then be built and serialised; compute calls must be faked.
     Relies on earthengine-api internals: pinned at 1.7."""
     global _initialized
     with _init_lock:

@@ -1,7 +1,7 @@
 """MPCB monthly station tables (financial year Apr..Mar) -> raw.mpcb_monthly rows.
 
 MPCB publishes, per financial year, a table per station and parameter: station code, name, regional office,
-frequency, then one column per month Apr..Mar and the average (water_quality.md §5; there is no public
+frequency, then one column per month Apr..Mar and the average (docs/water_quality.md §5; there is no public
 real-time API). The published tables are PDF annexes of the annual "Water Quality Status of Maharashtra"
 report; no public CSV is known, so an operator exports a year's annex to CSV and feeds it with
 `purehealth ingest mpcb --fy 2023 FILE` (title lines above the header are common). MPCB station codes are the

@@ -5,8 +5,8 @@ chunks older than each table's horizon. A partition write is "delete the window,
 that reaches compressed rows must decompress them first, and TimescaleDB stops any transaction that
 decompresses more than `timescaledb.max_tuples_decompressed_per_dml_transaction` tuples (default 100,000)
 with `ConfigurationLimitExceeded`. So a backfill or a re-run of any window older than the horizon failed
-(issue 17). The Apache-2 edition (Debian's) has no compression, and nothing here runs there: the lookup
-below is one catalog query that returns nothing unless the license is `timescale`.
+(found on the Community build). The Apache-2 edition (Debian's) has no compression, and nothing here runs
+there: the lookup below is one catalog query that returns nothing unless the license is `timescale`.
 
 Three ways through, chosen per write (`bench/bench_compressed_rewrite.py` measures each against the same
 re-write over uncompressed chunks):

@@ -1,6 +1,6 @@
 """The partition writer: replace one partition's time window of a table in a single transaction.
 
-Why this shape (ARCHITECTURE §5): a Dagster partition is a time window; re-running or backfilling it must
+Why this shape (docs/contracts.md §5): a Dagster partition is a time window; re-running or backfilling it must
 replace what was there, never duplicate it, and a failure half-way must leave the previous rows untouched.
 So each write is one transaction: lock the window, delete it, bulk-load the new rows with COPY (the fastest
 path into a hypertable), commit. Any error rolls the whole thing back. On TimescaleDB Community a window

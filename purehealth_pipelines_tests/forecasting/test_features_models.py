@@ -201,7 +201,7 @@ def test_cwc_and_satellite_features_use_only_values_published_by_the_origin() ->
 
 
 def test_approval_gate_refuses_a_horizon_losing_to_seasonal_naive() -> None:
-    """A +6 h P50 that beats persistence but not same-hour-yesterday is not served (issue 18)."""
+    """A +6 h P50 that beats persistence but not same-hour-yesterday is not served."""
     rng = np.random.default_rng(4)
     hours = np.arange(2000)
     actual = 8 + np.sin(hours / 24 * 2 * np.pi) + rng.normal(0, 0.05, len(hours))
@@ -221,7 +221,7 @@ def test_approval_gate_refuses_a_horizon_losing_to_seasonal_naive() -> None:
 
 def test_approval_gate_needs_a_margin_measured_in_days_not_hours() -> None:
     """A +24 h P50 somewhat better than both baselines over a 14-day hold-out is not evidence: its errors
-    are shared by every hour of a day, so the margin comes from station-day blocks (issue 18: such
+    are shared by every hour of a day, so the margin comes from station-day blocks (such
     horizons were served and then lost to the baselines on the following weeks)."""
     rng = np.random.default_rng(8)
     hours = np.arange(14 * 24)
@@ -254,7 +254,7 @@ def test_approval_gate_needs_a_margin_measured_in_days_not_hours() -> None:
 
 def test_approval_gate_refuses_a_horizon_that_loses_one_hold_out_week() -> None:
     """The advantage must hold week by week: a brilliant first week averaged with a losing second one is
-    what later lost to the baselines in issue 18."""
+    what later lost to the baselines on real sonde data."""
     rng = np.random.default_rng(3)
     hours = np.arange(14 * 24)
     days, weeks = hours // 24, hours // (7 * 24)

@@ -62,7 +62,7 @@ def test_train_register_backtest_forecast_notify_and_alert(
     assert all(s["status"] == "approved" for s in report.trained.values()), report.trained
     served = {p: s["served_horizons"] for p, s in report.trained.items()}
     assert {1, 6} <= set(served["do_mg_l"]), report.trained  # the daily cycle: clearly beats both baselines
-    for parameter, summary in report.trained.items():  # a refused horizon says why (issue 18 gate)
+    for parameter, summary in report.trained.items():  # a refused horizon says why (the per-horizon gate)
         for h, verdict in summary["skill_per_horizon"].items():
             assert verdict["served"] == (h in served[parameter])
             assert verdict["served"] or "loses" in verdict["gate"] or "margin" in verdict["gate"]

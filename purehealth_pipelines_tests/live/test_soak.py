@@ -1,4 +1,4 @@
-"""Left running, the platform stays right (issue 10), in a bounded soak of a few minutes.
+"""Left running, the platform stays right, in a bounded soak of a few minutes.
 
 The live path (bridge, broadcaster), `dagster-daemon` with the real sensors and automation, and the simulator
 with injected faults run as separate processes over a throwaway warehouse; see soak.py for what is measured.

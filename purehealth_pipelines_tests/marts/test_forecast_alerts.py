@@ -1,4 +1,4 @@
-"""Forecast breaches as first-class mart.alerts (issue #5), on the real TimescaleDB.
+"""Forecast breaches as first-class mart.alerts, on the real TimescaleDB.
 
 Forecast issues are published with the forecasting domain's own publish_forecasts (mart.forecasts +
 mart.forecast_alerts in one transaction), then the mart/alerts asset turns the LATEST issue per

@@ -1,4 +1,4 @@
-"""The model-based drift test (quality/drift.py; issue 18): a DO sensor that drifts away from what the
+"""The model-based drift test (quality/drift.py): a DO sensor that drifts away from what the
 water temperature allows is flagged, a river whose DO moves with its temperature, its plants and its
 organic load is not, and a calibration restarts the test."""
 

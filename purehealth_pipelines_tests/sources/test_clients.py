@@ -217,7 +217,7 @@ def test_wris_posts_query_parameters_and_pages_until_a_short_page() -> None:
 
 @pytest.fixture(scope="module")
 def offline_ee() -> None:
-    """earthengine-api offline: its own test algorithm catalogue (stack_notes.md). Pinned to 1.7."""
+    """earthengine-api offline: its own test algorithm catalogue (docs/stack_notes.md). Pinned to 1.7."""
     earth_engine.initialize_offline()
 
 
